@@ -1,0 +1,134 @@
+import Foundation
+import Logging
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import Synchronization
+
+/// The gateway assembled: event loops, one `LoopContext` each, the HTTP
+/// server, and the shared state. Start it in-process (tests do) or from
+/// `llm-proxy serve`.
+///
+///     let gateway = try await Gateway.start(config: snapshot, logger: logger)
+///     print(gateway.port)
+///     await gateway.shutdown()
+public final class Gateway: Sendable {
+    public let state: GatewayState
+    public let logger: Logger
+    let group: MultiThreadedEventLoopGroup
+    private let loops: [ObjectIdentifier: NIOLoopBound<LoopContext>]
+    private let serverChannel: Mutex<(any Channel)?> = Mutex(nil)
+    private let versions = Mutex(0)
+
+    /// Builds the gateway; `start()` binds it.
+    public init(config: RuntimeConfig, logger: Logger, state: GatewayState? = nil) throws {
+        let state = state ?? GatewayState(config: config)
+        self.state = state
+        self.logger = logger
+        let count = config.config.server.eventLoops > 0 ? config.config.server.eventLoops : ProcessCPUs.count
+        group = MultiThreadedEventLoopGroup(numberOfThreads: count)
+        let tls = TLSContextCache()
+        let health = state.health
+        var loops: [ObjectIdentifier: NIOLoopBound<LoopContext>] = [:]
+        for loop in group.makeIterator() {
+            loops[ObjectIdentifier(loop)] = try loop.submit {
+                let reporter: @Sendable (String, String?) -> Void = { provider, failure in
+                    health.record(failure.map { .liveFailed($0) } ?? .liveSucceeded, for: provider)
+                }
+                let context = LoopContext(eventLoop: loop, config: config, tls: tls, logger: logger, healthReporter: reporter)
+                return NIOLoopBound(context, eventLoop: loop)
+            }.wait()
+        }
+        self.loops = loops
+        versions.withLock { $0 = config.version }
+        let bound = loops
+        health.setOnChange { [logger] provider, isUp in
+            logger.warning(isUp ? "provider is up" : "provider is down", metadata: ["provider": "\(provider)"])
+            let snapshot = state.config
+            let bits = health.upBits(for: snapshot.providers)
+            for context in bound.values {
+                context.eventLoop.execute { context.value.updateHealth(bits, configVersion: snapshot.version) }
+            }
+        }
+    }
+
+    /// Binds the server; the bound port is in `port` afterwards.
+    public func start() async throws {
+        let snapshot = state.config
+        let loops = self.loops
+        let state = self.state
+        let channel = try await ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 1024)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
+            .childChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.maxMessagesPerRead, value: 16)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    guard let context = loops[ObjectIdentifier(channel.eventLoop)]?.value else {
+                        throw ChannelError.ioOnClosedChannel
+                    }
+                    let idle = TimeAmount.nanoseconds(Int64(context.config.config.server.clientIdleTimeoutSeconds * 1_000_000_000))
+                    let sync = channel.pipeline.syncOperations
+                    try sync.addHandler(IdleStateHandler(readTimeout: idle))
+                    try sync.configureHTTPServerPipeline(withPipeliningAssistance: true, withErrorHandling: true)
+                    try sync.addHandler(GatewayHandler(loop: context, gateway: state))
+                }
+            }
+            .bind(host: snapshot.config.server.host, port: snapshot.config.server.port).get()
+        serverChannel.withLock { $0 = channel }
+        logger.info("llm-proxy listening", metadata: [
+            "address": "\(snapshot.config.server.host):\(channel.localAddress?.port ?? 0)",
+            "event_loops": "\(loops.count)", "providers": "\(snapshot.providers.count)",
+        ])
+        if snapshot.keys.isOpen {
+            logger.warning("no master_keys configured: the gateway is open to anyone who can reach it")
+        }
+    }
+
+    public var port: Int { serverChannel.withLock { $0?.localAddress?.port ?? 0 } }
+
+    /// Swaps in a new config: new requests use it, requests in flight keep
+    /// the snapshot they started with.
+    public func install(_ config: RuntimeConfig) {
+        state.replaceConfig(config)
+        let bits = state.health.upBits(for: config.providers)
+        for context in loops.values {
+            context.eventLoop.execute { context.value.install(config, providerUp: bits) }
+        }
+        if config.keys.isOpen {
+            logger.warning("no master_keys configured: the gateway is open to anyone who can reach it")
+        }
+    }
+
+    /// The next config version number.
+    public func nextVersion() -> Int { versions.withLock { $0 += 1; return $0 } }
+
+    /// Stops accepting, lets in-flight requests finish for up to `drainTimeout`, then closes everything.
+    public func shutdown(drainTimeout: Duration = .seconds(0)) async {
+        let channel = serverChannel.withLock { $0 }
+        try? await channel?.close().get()
+        for context in loops.values {
+            context.eventLoop.execute { context.value.draining = true }
+        }
+        for context in loops.values {
+            try? await context.eventLoop.submit { context.value.pool.closeIdle() }.get()
+        }
+        try? await group.shutdownGracefully()
+    }
+}
+
+/// CPUs this process may run on: its affinity mask (as `taskset` sets it)
+/// and its cgroup quota, not the machine's count.
+enum ProcessCPUs {
+    static var count: Int {
+        let quota = System.coreCount  // NIO reads the cgroup cpuset and quota.
+        guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+            let line = status.split(separator: "\n").first(where: { $0.hasPrefix("Cpus_allowed:") })
+        else { return quota }
+        let allowed = line.dropFirst("Cpus_allowed:".count).reduce(0) { count, character in
+            count + (character.hexDigitValue ?? 0).nonzeroBitCount
+        }
+        return max(1, min(quota, allowed))
+    }
+}

@@ -1,0 +1,294 @@
+import Logging
+import NIOCore
+import NIOHTTP1
+
+/// One client connection: reads a request, decides everything that needs no
+/// network (route, key, body limit, model, permission), then hands the
+/// request to a `ProxyExchange` and writes what it relays. Runs entirely on
+/// the connection's event loop.
+final class GatewayHandler: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    private enum State {
+        case idle
+        case receiving(IncomingRequest)
+        /// The answer is decided; the rest of the body is read and dropped.
+        case discarding(OpenAIError)
+        case exchanging(ProxyExchange)
+        /// A response is being written by something other than an exchange.
+        case responding
+    }
+
+    struct IncomingRequest {
+        var head: HTTPRequestHead
+        var route: GatewayRoute
+        var path: Substring
+        var query: Substring?
+        var snapshot: RuntimeConfig
+        var keyIndex: Int?
+        var body: ByteBuffer
+    }
+
+    private let loop: LoopContext
+    private let gateway: GatewayState
+    private var context: ChannelHandlerContext?
+    private var state = State.idle
+    private(set) var keepAlive = true
+    private(set) var isEventStreamResponse = false
+    private var responseStarted = false
+
+    init(loop: LoopContext, gateway: GatewayState) {
+        self.loop = loop
+        self.gateway = gateway
+    }
+
+    var isWritable: Bool { context?.channel.isWritable ?? false }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        self.context = nil
+    }
+
+    // MARK: - Inbound
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head(let head):
+            begin(head)
+        case .body(var part):
+            guard case .receiving(var request) = state else { return }
+            let limit = request.snapshot.config.server.maxBodyBytes
+            if request.body.readableBytes + part.readableBytes > limit {
+                // Answer now and close: reading the rest would be buffering it.
+                keepAlive = false
+                state = .responding
+                sendError(.requestTooLarge(limit: limit))
+                return
+            }
+            state = .idle  // Let `request.body` be uniquely referenced while it grows.
+            request.body.writeBuffer(&part)
+            state = .receiving(request)
+        case .end:
+            switch state {
+            case .receiving(let request):
+                state = .responding
+                handle(request)
+            case .discarding(let error):
+                state = .responding
+                sendError(error)
+            default:
+                break
+            }
+        }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        if case .exchanging(let exchange) = state { exchange.cancel() }
+        state = .idle
+        context.fireChannelInactive()
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if case .exchanging(let exchange) = state { exchange.clientWritabilityChanged(isWritable: context.channel.isWritable) }
+        context.fireChannelWritabilityChanged()
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let idle = event as? IdleStateHandler.IdleStateEvent, idle == .read {
+            switch state {
+            case .idle:
+                // A keep-alive connection with nothing to do, or a client
+                // that never finished its request head.
+                context.close(promise: nil)
+            case .receiving, .discarding:
+                keepAlive = false
+                state = .responding
+                sendError(.requestTimeout())
+            case .exchanging, .responding:
+                // Waiting on the provider, not on the client.
+                break
+            }
+            return
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        loop.logger.debug("client connection error", metadata: ["error": "\(error)"])
+        context.close(promise: nil)
+    }
+
+    // MARK: - Request decisions
+
+    private func begin(_ head: HTTPRequestHead) {
+        keepAlive = head.isKeepAlive
+        responseStarted = false
+        isEventStreamResponse = false
+        let snapshot = loop.config
+        let (route, path, query) = GatewayRoute.match(method: head.method, uri: head.uri)
+        var request = IncomingRequest(head: head, route: route, path: path, query: query, snapshot: snapshot, keyIndex: nil, body: ByteBuffer())
+        if let error = admissionError(&request) {
+            state = .discarding(error)
+            return
+        }
+        if head.headers.first(name: "expect")?.lowercased() == "100-continue" {
+            context?.writeAndFlush(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: .continue))), promise: nil)
+        }
+        state = .receiving(request)
+    }
+
+    /// What can be refused from the head alone.
+    private func admissionError(_ request: inout IncomingRequest) -> OpenAIError? {
+        switch request.route {
+        case .notFound: return .notFound(path: String(request.path))
+        case .methodNotAllowed: return .methodNotAllowed(method: "\(request.head.method)", path: String(request.path))
+        case .health, .ready, .metrics: return nil
+        case .proxy, .listModels, .detailedHealth: break
+        }
+        let keys = request.snapshot.keys
+        if !keys.isOpen {
+            guard let presented = ClientCredential.find(headers: request.head.headers, query: request.query) else {
+                return .invalidAPIKey(presented: false)
+            }
+            guard let index = keys.lookup(presented.utf8) else { return .invalidAPIKey(presented: true) }
+            request.keyIndex = index
+        }
+        if case .proxy = request.route {
+            let limit = request.snapshot.config.server.maxBodyBytes
+            if let length = request.head.headers.first(name: "content-length").flatMap({ Int($0) }), length > limit {
+                keepAlive = false
+                return .requestTooLarge(limit: limit)
+            }
+        }
+        return nil
+    }
+
+    private func handle(_ request: IncomingRequest) {
+        switch request.route {
+        case .proxy(let operation, let pathModel):
+            startExchange(request, operation: operation, pathModel: pathModel)
+        case .listModels:
+            sendJSON(ControlEndpoints.modelList(snapshot: request.snapshot, keyIndex: request.keyIndex, gateway: gateway))
+        case .health:
+            sendJSON("{\"status\":\"ok\"}")
+        case .ready:
+            let (ready, body) = ControlEndpoints.readiness(snapshot: request.snapshot, gateway: gateway, draining: loop.draining)
+            sendJSON(body, status: ready ? .ok : .serviceUnavailable)
+        case .detailedHealth:
+            sendJSON(ControlEndpoints.detailedHealth(snapshot: request.snapshot, gateway: gateway))
+        case .metrics:
+            sendText(gateway.metricsText(), contentType: "text/plain; version=0.0.4; charset=utf-8")
+        case .notFound, .methodNotAllowed:
+            break
+        }
+    }
+
+    private func startExchange(_ request: IncomingRequest, operation: ProxyOperation, pathModel: String?) {
+        let snapshot = request.snapshot
+        var field: ModelFieldScanner.Field? = nil
+        let requestedModel: String
+        do throws(ModelFieldScanner.Failure) {
+            field = try request.body.withUnsafeReadableBytes { bytes throws(ModelFieldScanner.Failure) in
+                try ModelFieldScanner.scan(bytes)
+            }
+        } catch {
+            sendError(.invalidRequest(error.message, param: error.param))
+            return
+        }
+        if let pathModel {
+            requestedModel = pathModel
+        } else if let field {
+            requestedModel = field.model
+        } else {
+            sendError(.invalidRequest("'model' is required.", param: "model"))
+            return
+        }
+        let model = snapshot.router.normalize(requestedModel)
+        if let keyIndex = request.keyIndex, !snapshot.keys.keys[keyIndex].allows(model: model) {
+            sendError(.modelNotAllowed(model))
+            return
+        }
+        guard var route = loop.resolve(model, in: snapshot) else {
+            sendError(.modelNotFound(model))
+            return
+        }
+        if case .geminiGenerateContent = operation {
+            // Google's native API exists only at gemini providers.
+            route.candidates.removeAll { snapshot.providers[$0.providerIndex].type != .gemini }
+            if route.candidates.isEmpty {
+                sendError(.modelNotFound(model))
+                return
+            }
+        }
+        let proxied = ProxiedRequest(
+            operation: operation, head: request.head, query: request.query, body: request.body,
+            modelField: pathModel == nil || operation.modelInBody ? field : nil,
+            model: model, route: route, snapshot: snapshot)
+        let exchange = ProxyExchange(handler: self, loop: loop, request: proxied)
+        state = .exchanging(exchange)
+        exchange.start()
+    }
+
+    // MARK: - Writing responses
+
+    func writeResponseHead(_ head: HTTPResponseHead, isEventStream: Bool) {
+        responseStarted = true
+        isEventStreamResponse = isEventStream
+        context?.write(wrapOutboundOut(.head(head)), promise: nil)
+    }
+
+    func writeResponseBody(_ buffer: ByteBuffer) {
+        context?.write(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
+    }
+
+    func flush() {
+        context?.flush()
+    }
+
+    func finishResponse() {
+        guard let context else { return }
+        state = .idle
+        if keepAlive {
+            context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+        } else {
+            context.writeAndFlush(wrapOutboundOut(.end(nil))).assumeIsolated().whenComplete { _ in context.close(promise: nil) }
+        }
+    }
+
+    /// A body that cannot be completed: closing is the only honest signal.
+    func abortResponse() {
+        state = .idle
+        context?.flush()
+        context?.close(promise: nil)
+    }
+
+    func sendError(_ error: OpenAIError) {
+        var headers = HTTPHeaders()
+        if let retryAfter = error.retryAfter { headers.add(name: "Retry-After", value: String(retryAfter)) }
+        sendJSON(error.jsonBody, status: HTTPResponseStatus(statusCode: error.status), extraHeaders: headers)
+    }
+
+    func sendJSON(_ body: String, status: HTTPResponseStatus = .ok, extraHeaders: HTTPHeaders = HTTPHeaders()) {
+        sendText(body, contentType: "application/json", status: status, extraHeaders: extraHeaders)
+    }
+
+    private func sendText(_ body: String, contentType: String, status: HTTPResponseStatus = .ok, extraHeaders: HTTPHeaders = HTTPHeaders()) {
+        guard context != nil else { return }
+        if responseStarted {
+            abortResponse()
+            return
+        }
+        var headers = extraHeaders
+        headers.add(name: "Content-Type", value: contentType)
+        headers.add(name: "Content-Length", value: String(body.utf8.count))
+        if !keepAlive { headers.add(name: "Connection", value: "close") }
+        let version = HTTPVersion.http1_1
+        writeResponseHead(HTTPResponseHead(version: version, status: status, headers: headers), isEventStream: false)
+        writeResponseBody(ByteBuffer(string: body))
+        finishResponse()
+    }
+}

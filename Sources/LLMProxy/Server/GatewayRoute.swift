@@ -1,0 +1,93 @@
+import NIOHTTP1
+
+/// What a request line asks for.
+enum GatewayRoute: Equatable {
+    /// An OpenAI-style proxied call; `pathModel` is the model named in the
+    /// path (Azure deployment, Gemini model), if any.
+    case proxy(ProxyOperation, pathModel: String?)
+    case listModels
+    case health
+    case ready
+    case detailedHealth
+    case metrics
+    case methodNotAllowed
+    case notFound
+
+    /// Splits `uri` into path and query and matches the path.
+    static func match(method: HTTPMethod, uri: String) -> (route: GatewayRoute, path: Substring, query: Substring?) {
+        let questionMark = uri.firstIndex(of: "?")
+        let path = uri[uri.startIndex..<(questionMark ?? uri.endIndex)]
+        let query = questionMark.map { uri[uri.index(after: $0)...] }
+        return (route(method: method, path: path), path, query)
+    }
+
+    private static func route(method: HTTPMethod, path: Substring) -> GatewayRoute {
+        func expect(_ allowed: HTTPMethod, _ route: GatewayRoute) -> GatewayRoute {
+            method == allowed ? route : .methodNotAllowed
+        }
+        switch path {
+        case "/v1/chat/completions", "/chat/completions": return expect(.POST, .proxy(.chatCompletions, pathModel: nil))
+        case "/v1/completions", "/completions": return expect(.POST, .proxy(.completions, pathModel: nil))
+        case "/v1/embeddings", "/embeddings": return expect(.POST, .proxy(.embeddings, pathModel: nil))
+        case "/v1/models", "/models": return expect(.GET, .listModels)
+        case "/health", "/health/live": return expect(.GET, .health)
+        case "/health/ready": return expect(.GET, .ready)
+        case "/health/detailed": return expect(.GET, .detailedHealth)
+        case "/metrics": return expect(.GET, .metrics)
+        default: break
+        }
+        if path.hasPrefix("/openai/deployments/") {
+            // /openai/deployments/{name}/{chat/completions|completions|embeddings}
+            let rest = path.dropFirst("/openai/deployments/".count)
+            guard let slash = rest.firstIndex(of: "/") else { return .notFound }
+            let name = PercentEncoding.decode(rest[rest.startIndex..<slash])
+            let operation: ProxyOperation
+            switch rest[slash...] {
+            case "/chat/completions": operation = .chatCompletions
+            case "/completions": operation = .completions
+            case "/embeddings": operation = .embeddings
+            default: return .notFound
+            }
+            guard !name.isEmpty else { return .notFound }
+            return expect(.POST, .proxy(operation, pathModel: name))
+        }
+        for prefix in ["/v1beta/models/", "/v1/models/"] where path.hasPrefix(prefix) {
+            let rest = path.dropFirst(prefix.count)
+            guard let colon = rest.lastIndex(of: ":") else { return .notFound }
+            let model = PercentEncoding.decode(rest[rest.startIndex..<colon])
+            let stream: Bool
+            switch rest[rest.index(after: colon)...] {
+            case "generateContent": stream = false
+            case "streamGenerateContent": stream = true
+            default: return .notFound
+            }
+            guard !model.isEmpty else { return .notFound }
+            return expect(.POST, .proxy(.geminiGenerateContent(stream: stream), pathModel: model))
+        }
+        return .notFound
+    }
+}
+
+/// The client's credential, from wherever its SDK puts it.
+enum ClientCredential {
+    static func find(headers: HTTPHeaders, query: Substring?) -> Substring? {
+        if let authorization = headers.first(name: "authorization") {
+            let value = Substring(authorization)
+            if value.count > 7, value.prefix(7).lowercased() == "bearer " {
+                return value.dropFirst(7).drop(while: { $0 == " " })
+            }
+            return value
+        }
+        if let key = headers.first(name: "api-key") { return Substring(key) }
+        if let key = headers.first(name: "x-goog-api-key") { return Substring(key) }
+        if let query {
+            for pair in query.split(separator: "&") where pair.hasPrefix("key=") {
+                return Substring(PercentEncoding.decode(pair.dropFirst(4)))
+            }
+        }
+        return nil
+    }
+
+    /// Client headers that carry credentials: never forwarded.
+    static let headerNames: Set<String> = ["authorization", "api-key", "x-goog-api-key"]
+}

@@ -1,0 +1,71 @@
+import Logging
+import NIOCore
+
+/// Everything the request path of one event loop reads and writes: the
+/// current config snapshot, the round-robin positions, resolved routes and
+/// the upstream pool. Only this loop touches it, so none of it takes a lock;
+/// a reload reaches it as a task submitted to the loop.
+final class LoopContext {
+    let eventLoop: any EventLoop
+    let pool: UpstreamConnectionPool
+    let logger: Logger
+    private(set) var config: RuntimeConfig
+    /// Provider health as last published to this loop, by provider index.
+    private(set) var providerUp: [Bool]
+    private var balancers: [[Int]: SmoothWeightedRoundRobin] = [:]
+    private var routeCache: [String: ModelRoute?] = [:]
+    private static let routeCacheLimit = 4096
+    /// Live-traffic outcomes go to the shared health board (passive checks).
+    let healthReporter: (@Sendable (_ provider: String, _ failure: String?) -> Void)?
+    var draining = false
+
+    init(eventLoop: any EventLoop, config: RuntimeConfig, tls: TLSContextCache, logger: Logger,
+         healthReporter: (@Sendable (String, String?) -> Void)?) {
+        self.eventLoop = eventLoop
+        self.config = config
+        self.providerUp = Array(repeating: true, count: config.providers.count)
+        self.pool = UpstreamConnectionPool(eventLoop: eventLoop, tls: tls)
+        self.logger = logger
+        self.healthReporter = healthReporter
+    }
+
+    func install(_ newConfig: RuntimeConfig, providerUp up: [Bool]) {
+        config = newConfig
+        providerUp = up
+        balancers.removeAll()
+        routeCache.removeAll()
+    }
+
+    func updateHealth(_ up: [Bool], configVersion: Int) {
+        guard configVersion == config.version else { return }
+        providerUp = up
+    }
+
+    /// Resolves on `config`, memoised: regular-expression keys are matched
+    /// once per distinct model name, not once per request.
+    func resolve(_ model: String, in snapshot: RuntimeConfig) -> ModelRoute? {
+        guard snapshot === config else { return snapshot.router.resolve(normalized: model) }
+        if let cached = routeCache[model] { return cached }
+        let route = snapshot.router.resolve(normalized: model)
+        if routeCache.count >= Self.routeCacheLimit { routeCache.removeAll(keepingCapacity: true) }
+        routeCache[model] = route
+        return route
+    }
+
+    /// The next candidate (an index into `route.candidates`) by smooth
+    /// weighted round-robin among the healthy untried ones; when every
+    /// untried candidate is down, among all untried ones (fail open).
+    func pickCandidate(_ route: ModelRoute, tried: [Bool], snapshot: RuntimeConfig) -> Int? {
+        let candidates = route.candidates
+        let sameConfig = snapshot === config
+        var balancer = balancers[route.providerSet]
+            ?? SmoothWeightedRoundRobin(weights: candidates.map { snapshot.providers[$0.providerIndex].weight })
+        defer { if sameConfig { balancers[route.providerSet] = balancer } }
+        let up = sameConfig ? providerUp : Array(repeating: true, count: snapshot.providers.count)
+        if let pick = balancer.next(where: { !tried[$0] && up[candidates[$0].providerIndex] }) { return pick }
+        guard let pick = balancer.next(where: { !tried[$0] }) else { return nil }
+        logger.warning("every candidate provider is down; trying one anyway (fail open)",
+                       metadata: ["provider": "\(snapshot.providers[candidates[pick].providerIndex].name)"])
+        return pick
+    }
+}

@@ -1,0 +1,332 @@
+import Logging
+import NIOCore
+import NIOHTTP1
+
+/// A request that has been authenticated and resolved, ready to go upstream.
+struct ProxiedRequest {
+    var operation: ProxyOperation
+    var head: HTTPRequestHead
+    var query: Substring?
+    var body: ByteBuffer
+    /// Where the body's `model` value sits, for operations that carry it.
+    var modelField: ModelFieldScanner.Field?
+    /// The client's model after suffix stripping.
+    var model: String
+    var route: ModelRoute
+    var snapshot: RuntimeConfig
+}
+
+/// One proxied request from first attempt to last byte: picks candidates,
+/// retries failures that happen before the client has seen a byte, relays
+/// the chosen response part by part, and enforces the request deadline.
+///
+/// Lives on the client connection's event loop, as do the upstream
+/// connections it uses, so it is driven by plain method calls.
+final class ProxyExchange: UpstreamResponseDelegate {
+    private enum State {
+        case connecting(candidate: Int)
+        case awaitingHead(UpstreamConnection, candidate: Int)
+        /// A retryable error answer (5xx, 429) being read to the end, so the
+        /// connection stays reusable and the answer can be returned if no
+        /// later attempt does better.
+        case drainingRetryable(UpstreamConnection, candidate: Int, head: HTTPResponseHead, body: ByteBuffer)
+        case relaying(UpstreamConnection, candidate: Int, tracker: StreamCompletionTracker?)
+        case finished
+    }
+
+    private let handler: GatewayHandler
+    private let loop: LoopContext
+    private let request: ProxiedRequest
+    private var state: State
+    private var tried: [Bool]
+    private var attempts = 0
+    private var lastFailure = "no candidate was tried"
+    private var lastErrorAnswer: (head: HTTPResponseHead, body: ByteBuffer)?
+    private var staleConnectionRetried = false
+    private var deadline: Scheduled<Void>?
+    private var upstreamRequest: (head: HTTPRequestHead, body: ByteBuffer, key: UpstreamPoolKey)?
+    private(set) var providerName: String?
+    private(set) var retries = 0
+
+    init(handler: GatewayHandler, loop: LoopContext, request: ProxiedRequest) {
+        self.handler = handler
+        self.loop = loop
+        self.request = request
+        self.tried = Array(repeating: false, count: request.route.candidates.count)
+        self.state = .finished
+    }
+
+    private var config: GatewayConfig { request.snapshot.config }
+
+    func start() {
+        let timeout = TimeAmount.nanoseconds(Int64(config.server.requestTimeoutSeconds * 1_000_000_000))
+        let bound = NIOLoopBound(self, eventLoop: loop.eventLoop)
+        deadline = loop.eventLoop.scheduleTask(in: timeout) { bound.value.deadlinePassed() }
+        nextAttempt()
+    }
+
+    /// The client went away: drop the upstream exchange at once.
+    func cancel() {
+        switch state {
+        case .awaitingHead(let connection, _), .drainingRetryable(let connection, _, _, _), .relaying(let connection, _, _):
+            connection.abandon()
+        case .connecting, .finished:
+            break
+        }
+        finish()
+    }
+
+    func clientWritabilityChanged(isWritable: Bool) {
+        if case .relaying(let connection, _, _) = state { connection.setReadPaused(!isWritable) }
+    }
+
+    // MARK: - Attempts
+
+    private func nextAttempt() {
+        guard attempts < config.retry.maxAttempts,
+            let candidateIndex = loop.pickCandidate(request.route, tried: tried, snapshot: request.snapshot)
+        else {
+            giveUp()
+            return
+        }
+        if attempts > 0 { retries += 1 }
+        attempts += 1
+        tried[candidateIndex] = true
+        let candidate = request.route.candidates[candidateIndex]
+        let provider = request.snapshot.providers[candidate.providerIndex]
+        providerName = provider.name
+        guard provider.type != .mock, let endpoint = provider.endpoint else {
+            answerFromMock(upstreamModel: candidate.upstreamModel)
+            return
+        }
+        let plan = ProviderAdapters.adapter(for: provider.type)
+            .plan(request.operation, upstreamModel: candidate.upstreamModel, provider: provider, clientQuery: request.query)
+        let body: ByteBuffer
+        if plan.replacesModel, let field = request.modelField {
+            body = Self.splice(request.body, replacing: field.valueRange, with: candidate.upstreamModel)
+        } else {
+            body = request.body
+        }
+        let headers = ForwardedHeaders.upstreamRequest(
+            client: request.head.headers, plan: plan, host: endpoint.hostHeader, contentLength: body.readableBytes)
+        let head = HTTPRequestHead(version: .http1_1, method: request.head.method, uri: plan.target, headers: headers)
+        upstreamRequest = (head, body, UpstreamPoolKey(endpoint: endpoint, verifyTLS: config.verifySSL))
+        staleConnectionRetried = false
+        connect(candidate: candidateIndex)
+    }
+
+    private func connect(candidate: Int, fresh: Bool = false) {
+        guard let upstreamRequest else { return }
+        state = .connecting(candidate: candidate)
+        let connectTimeout = TimeAmount.nanoseconds(Int64(config.server.connectTimeoutSeconds * 1_000_000_000))
+        loop.pool.lease(upstreamRequest.key, connectTimeout: connectTimeout, fresh: fresh) { [self] result in
+            guard case .connecting(let current) = state, current == candidate else {
+                // Cancelled or timed out while connecting.
+                if case .success(let connection) = result { loop.pool.release(connection, reusable: true) }
+                return
+            }
+            switch result {
+            case .success(let connection):
+                state = .awaitingHead(connection, candidate: candidate)
+                connection.send(head: upstreamRequest.head, body: upstreamRequest.body, delegate: self)
+            case .failure(let error):
+                attemptFailed(candidate: candidate, reason: "connect error: \(error)")
+            }
+        }
+    }
+
+    private func attemptFailed(candidate: Int, reason: String, countsAgainstHealth: Bool = true) {
+        let provider = providerName(of: candidate)
+        lastFailure = "\(provider): \(reason)"
+        if countsAgainstHealth { loop.healthReporter?(provider, reason) }
+        loop.logger.notice("upstream attempt failed", metadata: ["provider": "\(provider)", "reason": "\(reason)"])
+        nextAttempt()
+    }
+
+    private func giveUp() {
+        if let answer = lastErrorAnswer {
+            // An upstream answered: its own error is more useful than ours.
+            relayWhole(head: answer.head, body: answer.body)
+        } else {
+            respond(.upstreamUnavailable(lastFailure))
+        }
+    }
+
+    private func providerName(of candidate: Int) -> String {
+        request.snapshot.providers[request.route.candidates[candidate].providerIndex].name
+    }
+
+    private var canRetry: Bool {
+        attempts < config.retry.maxAttempts && tried.contains(false)
+    }
+
+    // MARK: - Upstream events
+
+    func upstreamResponseHead(_ head: HTTPResponseHead) {
+        guard case .awaitingHead(let connection, let candidate) = state else { return }
+        let status = head.status.code
+        if status >= 500 { loop.healthReporter?(providerName(of: candidate), "HTTP \(status)") } else { loop.healthReporter?(providerName(of: candidate), nil) }
+        if (status >= 500 || status == 429) && canRetry {
+            state = .drainingRetryable(connection, candidate: candidate, head: head, body: ByteBuffer())
+            return
+        }
+        let (clientHead, isEventStream) = ForwardedHeaders.downstreamResponse(
+            head, clientVersion: request.head.version, keepAlive: handler.keepAlive)
+        let tracker = isEventStream && request.operation.streamEndsWithDone && status < 300 ? StreamCompletionTracker() : nil
+        state = .relaying(connection, candidate: candidate, tracker: tracker)
+        handler.writeResponseHead(clientHead, isEventStream: isEventStream)
+        if !handler.isWritable { connection.setReadPaused(true) }
+    }
+
+    func upstreamResponseBody(_ buffer: ByteBuffer) {
+        switch state {
+        case .relaying(let connection, let candidate, var tracker):
+            if tracker != nil {
+                tracker!.observe(buffer)
+                state = .relaying(connection, candidate: candidate, tracker: tracker)
+            }
+            handler.writeResponseBody(buffer)
+        case .drainingRetryable(let connection, let candidate, let head, var body):
+            // Error answers are small; keep at most 64 KiB of one.
+            if body.readableBytes < 65536 {
+                var part = buffer
+                body.writeBuffer(&part)
+            }
+            state = .drainingRetryable(connection, candidate: candidate, head: head, body: body)
+        default:
+            break
+        }
+    }
+
+    func upstreamReadComplete() {
+        guard case .relaying(let connection, _, _) = state else { return }
+        handler.flush()
+        if !handler.isWritable { connection.setReadPaused(true) }
+    }
+
+    func upstreamResponseEnd(connection: UpstreamConnection, reusable: Bool) {
+        switch state {
+        case .relaying(_, _, let tracker):
+            loop.pool.release(connection, reusable: reusable)
+            if let tracker, !tracker.sawDone {
+                handler.writeResponseBody(ByteBuffer(string: OpenAIError.streamInterrupted("the response ended without 'data: [DONE]'").sseEvent))
+            }
+            finish()
+            handler.finishResponse()
+        case .drainingRetryable(_, let candidate, let head, let body):
+            loop.pool.release(connection, reusable: reusable)
+            lastErrorAnswer = (head, body)
+            attemptFailed(candidate: candidate, reason: "HTTP \(head.status.code)", countsAgainstHealth: false)
+        default:
+            loop.pool.release(connection, reusable: reusable)
+        }
+    }
+
+    func upstreamFailed(_ error: any Error) {
+        switch state {
+        case .awaitingHead(let connection, let candidate):
+            if connection.completedExchanges > 0 && !staleConnectionRetried {
+                // A reused connection the upstream closed as we sent on it:
+                // nothing was processed, so send again on a new connection.
+                staleConnectionRetried = true
+                connect(candidate: candidate, fresh: true)
+                return
+            }
+            attemptFailed(candidate: candidate, reason: "\(error)")
+        case .drainingRetryable(_, let candidate, let head, _):
+            attemptFailed(candidate: candidate, reason: "HTTP \(head.status.code), then \(error)", countsAgainstHealth: false)
+        case .relaying(_, let candidate, let tracker):
+            loop.healthReporter?(providerName(of: candidate), "connection lost mid-response: \(error)")
+            endInterrupted(tracker: tracker, reason: "the connection to the provider was lost")
+        default:
+            break
+        }
+    }
+
+    private func deadlinePassed() {
+        deadline = nil
+        switch state {
+        case .connecting(let candidate):
+            loop.healthReporter?(providerName(of: candidate), "timeout")
+            respond(.upstreamTimeout(seconds: config.server.requestTimeoutSeconds))
+        case .awaitingHead(let connection, let candidate), .drainingRetryable(let connection, let candidate, _, _):
+            connection.abandon()
+            loop.healthReporter?(providerName(of: candidate), "timeout")
+            respond(.upstreamTimeout(seconds: config.server.requestTimeoutSeconds))
+        case .relaying(let connection, _, let tracker):
+            connection.abandon()
+            endInterrupted(tracker: tracker, reason: "request_timeout_seconds (\(OpenAIError.formatSeconds(config.server.requestTimeoutSeconds)) s) passed")
+        case .finished:
+            break
+        }
+    }
+
+    /// A response cut short after bytes reached the client: a stream gets the
+    /// spec's error event and a clean end; any other body cannot be
+    /// completed, so the client connection is closed to show the truncation.
+    private func endInterrupted(tracker: StreamCompletionTracker?, reason: String) {
+        finish()
+        if handler.isEventStreamResponse {
+            handler.writeResponseBody(ByteBuffer(string: OpenAIError.streamInterrupted(reason).sseEvent))
+            handler.finishResponse()
+        } else {
+            handler.abortResponse()
+        }
+    }
+
+    // MARK: - Answers
+
+    private func respond(_ error: OpenAIError) {
+        finish()
+        handler.sendError(error)
+    }
+
+    private func relayWhole(head: HTTPResponseHead, body: ByteBuffer) {
+        finish()
+        var (clientHead, _) = ForwardedHeaders.downstreamResponse(head, clientVersion: request.head.version, keepAlive: handler.keepAlive)
+        clientHead.headers.replaceOrAdd(name: "Content-Length", value: String(body.readableBytes))
+        handler.writeResponseHead(clientHead, isEventStream: false)
+        handler.writeResponseBody(body)
+        handler.finishResponse()
+    }
+
+    private func answerFromMock(upstreamModel: String) {
+        finish()
+        let response = MockProvider.respond(to: request.operation, body: request.body, upstreamModel: upstreamModel)
+        var headers = HTTPHeaders()
+        headers.add(name: "Content-Type", value: response.contentType)
+        let isEventStream = response.contentType == "text/event-stream"
+        if isEventStream {
+            headers.add(name: "Cache-Control", value: "no-cache")
+            headers.add(name: "X-Accel-Buffering", value: "no")
+        } else {
+            headers.add(name: "Content-Length", value: String(response.chunks.reduce(0) { $0 + $1.utf8.count }))
+        }
+        if !handler.keepAlive { headers.add(name: "Connection", value: "close") }
+        handler.writeResponseHead(HTTPResponseHead(version: request.head.version, status: .ok, headers: headers), isEventStream: isEventStream)
+        for chunk in response.chunks {
+            handler.writeResponseBody(ByteBuffer(string: chunk))
+            if isEventStream { handler.flush() }
+        }
+        handler.finishResponse()
+    }
+
+    private func finish() {
+        state = .finished
+        deadline?.cancel()
+        deadline = nil
+    }
+
+    /// The body with the `model` value's bytes replaced by `model` as a JSON
+    /// string; every other byte stays as the client sent it.
+    static func splice(_ body: ByteBuffer, replacing range: Range<Int>, with model: String) -> ByteBuffer {
+        let quoted = JSONString.quoted(model)
+        var result = ByteBuffer()
+        result.reserveCapacity(body.readableBytes - range.count + quoted.utf8.count)
+        let start = body.readerIndex
+        result.writeBytes(body.readableBytesView[(start)..<(start + range.lowerBound)])
+        result.writeString(quoted)
+        result.writeBytes(body.readableBytesView[(start + range.upperBound)...])
+        return result
+    }
+}

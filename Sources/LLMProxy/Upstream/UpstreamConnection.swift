@@ -1,0 +1,123 @@
+import NIOCore
+import NIOHTTP1
+
+/// Receives one upstream response, part by part, on the event loop.
+protocol UpstreamResponseDelegate: AnyObject {
+    func upstreamResponseHead(_ head: HTTPResponseHead)
+    func upstreamResponseBody(_ buffer: ByteBuffer)
+    /// The response is complete; `reusable` says whether the connection may
+    /// go back to the pool.
+    func upstreamResponseEnd(connection: UpstreamConnection, reusable: Bool)
+    /// A batch of reads is done: the moment to flush to the client.
+    func upstreamReadComplete()
+    /// The connection failed or closed before the response ended.
+    func upstreamFailed(_ error: any Error)
+}
+
+struct UpstreamConnectionClosed: Error, CustomStringConvertible {
+    var description: String { "the provider closed the connection" }
+}
+
+/// One keep-alive HTTP/1.1 connection to a provider. It carries one exchange
+/// at a time and stops reading while the client it relays to cannot take
+/// more bytes, so a slow client slows the provider instead of filling memory.
+final class UpstreamConnection: ChannelDuplexHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPClientResponsePart
+    typealias OutboundIn = HTTPClientRequestPart
+    typealias OutboundOut = HTTPClientRequestPart
+
+    let id: Int
+    let poolKey: UpstreamPoolKey
+    weak var pool: UpstreamConnectionPool?
+    private(set) var context: ChannelHandlerContext?
+    private var delegate: (any UpstreamResponseDelegate)?
+    private var keepAlive = true
+    private var readPaused = false
+    private var readPending = false
+    /// Exchanges this connection has completed; 0 means it is fresh.
+    private(set) var completedExchanges = 0
+
+    init(id: Int, poolKey: UpstreamPoolKey) {
+        self.id = id
+        self.poolKey = poolKey
+    }
+
+    var isActive: Bool { context?.channel.isActive ?? false }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+    }
+
+    /// Sends a whole request with one flush.
+    func send(head: HTTPRequestHead, body: ByteBuffer, delegate: any UpstreamResponseDelegate) {
+        guard let context else {
+            delegate.upstreamFailed(UpstreamConnectionClosed())
+            return
+        }
+        self.delegate = delegate
+        keepAlive = true
+        context.write(wrapOutboundOut(.head(head)), promise: nil)
+        if body.readableBytes > 0 { context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil) }
+        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+        if readPaused { setReadPaused(false) }
+    }
+
+    func setReadPaused(_ paused: Bool) {
+        readPaused = paused
+        if !paused && readPending, let context {
+            readPending = false
+            context.read()
+        }
+    }
+
+    /// Closes without returning to the pool; an exchange in progress is
+    /// dropped without a callback.
+    func abandon() {
+        delegate = nil
+        context?.close(promise: nil)
+    }
+
+    // MARK: - Channel events
+
+    func read(context: ChannelHandlerContext) {
+        if readPaused {
+            readPending = true
+        } else {
+            context.read()
+        }
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head(let head):
+            keepAlive = head.isKeepAlive
+            delegate?.upstreamResponseHead(head)
+        case .body(let buffer):
+            delegate?.upstreamResponseBody(buffer)
+        case .end:
+            completedExchanges += 1
+            let finished = delegate
+            delegate = nil
+            finished?.upstreamResponseEnd(connection: self, reusable: keepAlive && context.channel.isActive)
+        }
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        delegate?.upstreamReadComplete()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        let failed = delegate
+        delegate = nil
+        pool?.connectionClosed(self)
+        failed?.upstreamFailed(UpstreamConnectionClosed())
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        let failed = delegate
+        delegate = nil
+        context.close(promise: nil)
+        failed?.upstreamFailed(error)
+    }
+}

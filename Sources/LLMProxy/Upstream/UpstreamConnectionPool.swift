@@ -1,0 +1,174 @@
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import NIOSSL
+import Synchronization
+
+/// Which connections may be shared: same host, port, TLS and verification.
+struct UpstreamPoolKey: Hashable, Sendable {
+    var endpoint: UpstreamEndpoint
+    var verifyTLS: Bool
+
+    init(endpoint: UpstreamEndpoint, verifyTLS: Bool) {
+        // The base path does not affect the connection.
+        var hostOnly = endpoint
+        hostOnly.basePath = ""
+        self.endpoint = hostOnly
+        self.verifyTLS = verifyTLS
+    }
+}
+
+/// The keep-alive connections of one event loop. Exchanges on this loop use
+/// only its connections, so nothing here is shared between threads and no
+/// lock is taken per request, as in nginx's per-worker upstream keepalive.
+final class UpstreamConnectionPool {
+    let eventLoop: any EventLoop
+    private let tls: TLSContextCache
+    private var stacks: [UpstreamPoolKey: IdleConnectionStack<Int>] = [:]
+    private var idleConnections: [Int: UpstreamConnection] = [:]
+    private var nextID = 0
+    private var expiryTask: RepeatedTask?
+    /// Shorter than the usual upstream keep-alive timeouts (nginx and most
+    /// load balancers use 60 s or more), so the gateway closes first and
+    /// rarely sends a request into a connection the upstream is closing.
+    static let idleTimeout = TimeAmount.seconds(30)
+    static let maximumIdlePerHost = 256
+
+    init(eventLoop: any EventLoop, tls: TLSContextCache) {
+        self.eventLoop = eventLoop
+        self.tls = tls
+    }
+
+    var idleCount: Int { idleConnections.count }
+
+    /// Hands out an idle connection or opens a new one; `completion` runs on
+    /// this event loop.
+    /// `fresh` skips idle connections (after one turned out to be closed).
+    func lease(_ key: UpstreamPoolKey, connectTimeout: TimeAmount, fresh: Bool = false,
+               _ completion: @escaping (Result<UpstreamConnection, any Error>) -> Void) {
+        eventLoop.preconditionInEventLoop()
+        while !fresh, let id = stacks[key]?.lease() {
+            guard let connection = idleConnections.removeValue(forKey: id) else { continue }
+            if connection.isActive {
+                completion(.success(connection))
+                return
+            }
+        }
+        connect(key, connectTimeout: connectTimeout, completion)
+    }
+
+    /// An exchange finished with this connection.
+    func release(_ connection: UpstreamConnection, reusable: Bool) {
+        let now = NIODeadline.now().uptimeNanoseconds
+        var stack = stacks[connection.poolKey] ?? IdleConnectionStack(maximumIdle: Self.maximumIdlePerHost)
+        switch stack.release(connection.id, reusable: reusable && connection.isActive, now: Int64(now)) {
+        case .keepIdle:
+            idleConnections[connection.id] = connection
+            startExpiryIfNeeded()
+        case .close:
+            connection.abandon()
+        }
+        stacks[connection.poolKey] = stack
+    }
+
+    func connectionClosed(_ connection: UpstreamConnection) {
+        if idleConnections.removeValue(forKey: connection.id) != nil {
+            stacks[connection.poolKey]?.closed(connection.id)
+        }
+    }
+
+    /// Closes every idle connection (shutdown, tests).
+    func closeIdle() {
+        for connection in idleConnections.values { connection.abandon() }
+        idleConnections.removeAll()
+        stacks.removeAll()
+        expiryTask?.cancel()
+        expiryTask = nil
+    }
+
+    private func connect(_ key: UpstreamPoolKey, connectTimeout: TimeAmount,
+                         _ completion: @escaping (Result<UpstreamConnection, any Error>) -> Void) {
+        nextID += 1
+        let id = nextID
+        let sslContext: NIOSSLContext?
+        do {
+            sslContext = key.endpoint.useTLS ? try tls.context(verify: key.verifyTLS) : nil
+        } catch {
+            completion(.failure(error))
+            return
+        }
+        let host = key.endpoint.host
+        let bootstrap = ClientBootstrap(group: eventLoop)
+            .connectTimeout(connectTimeout)
+            .channelOption(.tcpOption(.tcp_nodelay), value: 1)
+            .channelOption(.autoRead, value: true)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    let sync = channel.pipeline.syncOperations
+                    if let sslContext {
+                        // SNI carries a host name only, never an IP address.
+                        let serverName = host.isIPAddress ? nil : host
+                        try sync.addHandler(NIOSSLClientHandler(context: sslContext, serverHostname: serverName))
+                    }
+                    try sync.addHTTPClientHandlers()
+                    try sync.addHandler(UpstreamConnection(id: id, poolKey: key))
+                }
+            }
+        bootstrap.connect(host: host, port: key.endpoint.port).assumeIsolated().whenComplete { result in
+            switch result {
+            case .success(let channel):
+                do {
+                    let connection = try channel.pipeline.syncOperations.handler(type: UpstreamConnection.self)
+                    connection.pool = self
+                    completion(.success(connection))
+                } catch {
+                    channel.close(promise: nil)
+                    completion(.failure(error))
+                }
+            case .failure(let error):
+                completion(.failure(error))
+            }
+        }
+    }
+
+    private func startExpiryIfNeeded() {
+        guard expiryTask == nil else { return }
+        let bound = NIOLoopBound(self, eventLoop: eventLoop)
+        expiryTask = eventLoop.scheduleRepeatedTask(initialDelay: .seconds(5), delay: .seconds(5)) { _ in
+            bound.value.expireIdle()
+        }
+    }
+
+    private func expireIdle() {
+        let now = Int64(NIODeadline.now().uptimeNanoseconds)
+        for key in Array(stacks.keys) {
+            for id in stacks[key]!.expire(now: now, timeout: Self.idleTimeout.nanoseconds) {
+                idleConnections.removeValue(forKey: id)?.abandon()
+            }
+        }
+    }
+}
+
+/// TLS client contexts, built once (loading the system trust roots is slow)
+/// and shared by every event loop.
+final class TLSContextCache: Sendable {
+    private let contexts = Mutex<[Bool: NIOSSLContext]>([:])
+
+    func context(verify: Bool) throws -> NIOSSLContext {
+        try contexts.withLock { cache in
+            if let context = cache[verify] { return context }
+            var configuration = TLSConfiguration.makeClientConfiguration()
+            if !verify { configuration.certificateVerification = .none }
+            configuration.applicationProtocols = ["http/1.1"]
+            let context = try NIOSSLContext(configuration: configuration)
+            cache[verify] = context
+            return context
+        }
+    }
+}
+
+extension String {
+    var isIPAddress: Bool {
+        contains(":") || (split(separator: ".").count == 4 && allSatisfy { $0 == "." || $0.isNumber })
+    }
+}

@@ -1,0 +1,75 @@
+import ArgumentParser
+import Foundation
+import LLMProxy
+import Logging
+import ServiceLifecycle
+
+@main
+struct LLMProxyCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "llm-proxy",
+        abstract: "An OpenAI-compatible LLM gateway.",
+        subcommands: [Serve.self, Check.self, Version.self],
+        defaultSubcommand: Serve.self)
+}
+
+struct ConfigOption: ParsableArguments {
+    @Option(name: .long, help: "Path to config.yaml (env CONFIG_PATH; default ./config.yaml).")
+    var config: String?
+}
+
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Run the gateway.")
+
+    @OptionGroup var options: ConfigOption
+    @Option(name: .long, help: "Listen address (env HOST; default 0.0.0.0).") var host: String?
+    @Option(name: .long, help: "Listen port (env PORT; default 18000).") var port: Int?
+
+    func validate() throws {
+        if let port, !(1...65535).contains(port) { throw ValidationError("--port must be between 1 and 65535") }
+    }
+
+    func run() async throws {
+        let sources: SettingSources
+        let snapshot: RuntimeConfig
+        do throws(ConfigError) {
+            sources = try SettingSources.fromProcess(flags: SettingOverrides(host: host, port: port), configPathFlag: options.config)
+            snapshot = try ConfigReloader.loadSnapshot(sources: sources, version: 1)
+        } catch {
+            FileHandle.standardError.write(Data("llm-proxy: the config is invalid:\n\(error.description)\n".utf8))
+            throw ExitCode(1)
+        }
+        LogSetup.bootstrap(format: snapshot.config.logFormat ?? .text, level: LogSetup.level(snapshot.config.logLevel))
+        let logger = Logger(label: "llm-proxy")
+        let gateway = try Gateway(config: snapshot, logger: logger)
+        let service = GatewayService(gateway: gateway, reloader: ConfigReloader(gateway: gateway, sources: sources))
+        let group = ServiceGroup(configuration: .init(
+            services: [service], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        try await group.run()
+    }
+}
+
+struct Check: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Validate the config; print every error with line:column.")
+
+    @OptionGroup var options: ConfigOption
+
+    func run() throws {
+        do throws(ConfigError) {
+            let sources = try SettingSources.fromProcess(flags: SettingOverrides(), configPathFlag: options.config)
+            let snapshot = try ConfigReloader.loadSnapshot(sources: sources, version: 1)
+            print(snapshot.summary)
+        } catch {
+            FileHandle.standardError.write(Data("\(error.description)\n\(error.diagnostics.count) error\(error.diagnostics.count == 1 ? "" : "s")\n".utf8))
+            throw ExitCode(1)
+        }
+    }
+}
+
+struct Version: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Print the version.")
+
+    func run() {
+        print("llm-proxy \(LLMProxyVersion.current)")
+    }
+}
