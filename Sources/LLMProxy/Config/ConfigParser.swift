@@ -28,7 +28,9 @@ public struct ConfigParser {
         } else {
             parser.report(line: 1, column: 1, "the config file is empty; it needs at least a 'providers' list")
         }
-        if !parser.diagnostics.isEmpty { throw ConfigError(parser.diagnostics) }
+        if !parser.diagnostics.isEmpty {
+            throw ConfigError(parser.diagnostics.sorted { ($0.line, $0.column) < ($1.line, $1.column) })
+        }
         return config
     }
 
@@ -101,13 +103,14 @@ public struct ConfigParser {
         var providers: [ProviderConfig] = []
         var seenNames: [String: Int] = [:]
         for item in items {
-            guard let provider = readProvider(item) else { continue }
-            if let firstLine = seenNames[provider.name] {
-                report(item, "duplicate provider name '\(provider.name)' (first defined on line \(firstLine)); names must be unique")
-            } else {
-                seenNames[provider.name] = item.mark?.line ?? 0
+            if let nameNode = item.mapping?["name"], let name = nameNode.scalar?.string {
+                if let firstLine = seenNames[name] {
+                    report(nameNode, "duplicate provider name '\(name)' (first defined on line \(firstLine)); names must be unique")
+                } else {
+                    seenNames[name] = nameNode.mark?.line ?? 0
+                }
             }
-            providers.append(provider)
+            if let provider = readProvider(item) { providers.append(provider) }
         }
         return providers
     }

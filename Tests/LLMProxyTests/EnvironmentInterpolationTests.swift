@@ -1,0 +1,40 @@
+import Testing
+@testable import LLMProxy
+
+@Suite struct EnvironmentInterpolationTests {
+    @Test func substitutesVariablesDefaultsAndDollars() throws {
+        let text = "a: ${A}\nb: ${B:-fallback}\nc: $$HOME\nd: ${A:-unused}\ne: price $5"
+        let result = try EnvironmentInterpolation.interpolate(text, environment: ["A": "alpha"], file: "f")
+        #expect(result == "a: alpha\nb: fallback\nc: $HOME\nd: alpha\ne: price $5")
+    }
+
+    @Test func emptyDefaultIsAllowed() throws {
+        #expect(try EnvironmentInterpolation.interpolate("k: '${X:-}'", environment: [:], file: "f") == "k: ''")
+    }
+
+    @Test func unsetVariableIsAnErrorNamingItAndItsLine() {
+        do {
+            _ = try EnvironmentInterpolation.interpolate("a: 1\nkey: ${MISSING_KEY}\nother: ${ALSO_MISSING}", environment: [:], file: "c.yaml")
+            Issue.record("expected an error")
+        } catch {
+            #expect(error.diagnostics.count == 2)
+            #expect(error.diagnostics[0].line == 2)
+            #expect(error.diagnostics[0].column == 6)
+            #expect(error.diagnostics[0].message.contains("MISSING_KEY"))
+            #expect(error.diagnostics[1].line == 3)
+            #expect(error.description.contains("c.yaml:2:6"))
+        }
+    }
+
+    @Test func commentsAreNotInterpolated() throws {
+        let text = "# api_key: ${NOT_SET}\nkey: value # ${ALSO_NOT_SET}\nquoted: \"a # ${Q}\""
+        let result = try EnvironmentInterpolation.interpolate(text, environment: ["Q": "q"], file: "f")
+        #expect(result == "# api_key: ${NOT_SET}\nkey: value # ${ALSO_NOT_SET}\nquoted: \"a # q\"")
+    }
+
+    @Test func invalidReferenceIsAnError() {
+        #expect(throws: ConfigError.self) {
+            try EnvironmentInterpolation.interpolate("k: ${1BAD}", environment: [:], file: "f")
+        }
+    }
+}

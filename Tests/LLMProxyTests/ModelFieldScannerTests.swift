@@ -1,0 +1,69 @@
+import Testing
+@testable import LLMProxy
+
+@Suite struct ModelFieldScannerTests {
+    func scan(_ text: String) throws(ModelFieldScanner.Failure) -> ModelFieldScanner.Field? {
+        try ModelFieldScanner.scan(Array(text.utf8))
+    }
+
+    @Test func findsTopLevelModelWithAnyLayout() throws {
+        let body = "{ \"messages\" : [{\"model\":\"nested\"}], \"x\": \"\\\"model\\\": \\\"in string\\\"\" ,\n\t\"model\"  :  \"gpt-4o\" , \"n\": -1.5e3}"
+        let field = try #require(try scan(body))
+        #expect(field.model == "gpt-4o")
+        let bytes = Array(body.utf8)
+        #expect(String(decoding: bytes[field.valueRange], as: UTF8.self) == "\"gpt-4o\"")
+    }
+
+    @Test func decodesEscapesInTheValue() throws {
+        #expect(try scan(#"{"model":"gpt\u002d4 \ud83d\ude00 \"q\""}"#)?.model == "gpt-4 😀 \"q\"")
+        #expect(try scan(#"{"model":"é漢"}"#)?.model == "é漢")
+    }
+
+    @Test func missingModelIsNil() throws {
+        #expect(try scan(#"{"messages":[],"models":"x","model_x":1}"#) == nil)
+        #expect(try scan("{}") == nil)
+    }
+
+    @Test(arguments: [
+        "", "[]", "\"model\"", "{", "{\"model\":\"a\"", "{\"model\":\"a\",}", "{\"model\" \"a\"}", "{\"a\":tru}",
+        "{\"a\":01}", "{\"a\":1.}", "{\"a\":\"\u{01}\"}", "{\"a\":\"\\x\"}", "{\"a\":1} x", "{\"a\":[1,]}", "{'a':1}",
+        "{\"a\":\"\\u12g4\"}", "{\"a\":-}", "{\"a\":NaN}",
+    ])
+    func rejectsInvalidJSON(_ text: String) {
+        #expect(throws: ModelFieldScanner.Failure.self) { try scan(text) }
+    }
+
+    @Test func rejectsWhatAProviderCouldReadDifferently() {
+        #expect(throws: ModelFieldScanner.Failure(message: "'model' is given more than once.", param: "model")) {
+            try scan(#"{"model":"a","x":1,"model":"b"}"#)
+        }
+        #expect(throws: ModelFieldScanner.Failure(message: "The 'model' key must not be written with escape sequences.", param: "model")) {
+            try scan(#"{"mod\u0065l":"a"}"#)
+        }
+        #expect(throws: ModelFieldScanner.Failure(message: "'model' must be a string.", param: "model")) {
+            try scan(#"{"model":5}"#)
+        }
+        #expect(throws: ModelFieldScanner.Failure.self) { try scan(#"{"model":null}"#) }
+    }
+
+    @Test func deepNestingIsRefusedNotCrashed() throws {
+        let deep = "{\"a\":" + String(repeating: "[", count: 100_000) + String(repeating: "]", count: 100_000) + "}"
+        #expect(throws: ModelFieldScanner.Failure.self) { try scan(deep) }
+        let ok = "{\"a\":" + String(repeating: "[", count: 200) + String(repeating: "]", count: 200) + ",\"model\":\"m\"}"
+        #expect(try scan(ok)?.model == "m")
+    }
+
+    @Test func spliceReplacesOnlyTheValue() throws {
+        let body = "{\n  \"z\": 1,\n  \"model\" : \"Proxy/gpt\",  \"é\": \"ü\"\n}"
+        let field = try #require(try scan(body))
+        var buffer = ByteBufferLike.make(body)
+        buffer.moveReaderIndex(forwardBy: 0)
+        let spliced = ProxyExchange.splice(buffer, replacing: field.valueRange, with: "up\"stream")
+        #expect(String(buffer: spliced) == "{\n  \"z\": 1,\n  \"model\" : \"up\\\"stream\",  \"é\": \"ü\"\n}")
+    }
+}
+
+import NIOCore
+enum ByteBufferLike {
+    static func make(_ text: String) -> ByteBuffer { ByteBuffer(string: text) }
+}

@@ -1,0 +1,41 @@
+import Dispatch
+import Testing
+@testable import LLMProxy
+
+@Suite struct SmoothWeightedRoundRobinTests {
+    @Test func nginxSequenceFor5To1To1() {
+        var wrr = SmoothWeightedRoundRobin(weights: [5, 1, 1])
+        let picks = (0..<14).map { _ in ["a", "b", "c"][wrr.next()!] }
+        #expect(picks.joined(separator: " ") == "a a b a c a a a a b a c a a")
+    }
+
+    @Test func oneToThreeOver400PicksIsExact() {
+        var wrr = SmoothWeightedRoundRobin(weights: [1, 3])
+        var counts = [0, 0]
+        for _ in 0..<400 { counts[wrr.next()!] += 1 }
+        #expect(counts == [100, 300])
+    }
+
+    @Test func ineligiblePeersAreSkippedAndNoneEligibleGivesNil() {
+        var wrr = SmoothWeightedRoundRobin(weights: [5, 1, 1])
+        let picks = (0..<4).map { _ in wrr.next(where: { $0 != 0 })! }
+        #expect(picks == [1, 2, 1, 2])
+        #expect(wrr.next(where: { _ in false }) == nil)
+    }
+
+    @Test func sharedSequenceIsExactAcrossThreads() {
+        let wrr = SharedSmoothWeightedRoundRobin(weights: [1, 3])
+        let counts = Counts()
+        DispatchQueue.concurrentPerform(iterations: 8) { _ in
+            for _ in 0..<500 { counts.add(wrr.next()!) }
+        }
+        #expect(counts.values == [1000, 3000])
+    }
+}
+
+private final class Counts: @unchecked Sendable {
+    private let lock = DispatchQueue(label: "counts")
+    private var storage = [0, 0]
+    func add(_ index: Int) { lock.sync { storage[index] += 1 } }
+    var values: [Int] { lock.sync { storage } }
+}

@@ -1,0 +1,49 @@
+import Foundation
+import LLMProxy
+import Logging
+
+/// A gateway started in-process on an ephemeral port.
+struct GatewayHarness {
+    let gateway: Gateway
+    var port: Int { gateway.port }
+
+    static func start(yaml: String, environment: [String: String] = [:]) async throws -> GatewayHarness {
+        let config = try ConfigLoader.load(text: yaml, file: "test.yaml", environment: environment)
+        var adjusted = config
+        adjusted.server.host = "127.0.0.1"
+        adjusted.server.port = 0
+        if adjusted.server.eventLoops == 0 { adjusted.server.eventLoops = 2 }
+        var logger = Logger(label: "test-gateway")
+        logger.logLevel = .critical
+        let gateway = try Gateway(config: RuntimeConfig(config: adjusted, version: 1, sourcePath: "test.yaml"), logger: logger)
+        try await gateway.start()
+        return GatewayHarness(gateway: gateway)
+    }
+
+    func stop() async {
+        await gateway.shutdown()
+    }
+}
+
+/// A config with one openai provider per upstream and the test key.
+func providersYAML(_ upstreams: [(name: String, url: String, weight: Int)], mapping: String? = nil, extra: String = "") -> String {
+    var yaml = "providers:\n"
+    for upstream in upstreams {
+        yaml += """
+          - name: \(upstream.name)
+            type: openai
+            api_base: \(upstream.url)/v1
+            api_key: sk-upstream-\(upstream.name)
+            weight: \(upstream.weight)
+
+        """
+        if let mapping { yaml += "    model_mapping:\n" + mapping }
+    }
+    yaml += """
+    master_keys:
+      - name: Test Key
+        key: sk-test
+
+    """
+    return yaml + extra
+}
