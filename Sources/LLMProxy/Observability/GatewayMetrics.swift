@@ -19,6 +19,13 @@ public final class GatewayMetrics: Sendable {
         registry.makeCounter(name: "llm_proxy_config_reloads_total", labels: [("result", success ? "success" : "failure")]).increment()
     }
 
+    func observeProviderLatency(_ provider: String, seconds: Double) {
+        registry.makeValueHistogram(name: "llm_proxy_provider_latency_seconds", labels: [("provider", provider)], buckets: Self.latencyBuckets)
+            .record(seconds)
+    }
+
+    static let latencyBuckets: [Double] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600]
+
     func setProviderHealth(_ provider: String, up: Bool) {
         registry.makeGauge(name: "llm_proxy_provider_health", labels: [("provider", provider)]).set(to: up ? 1.0 : 0.0)
     }

@@ -19,6 +19,8 @@ public final class Gateway: Sendable {
     private let loops: [ObjectIdentifier: NIOLoopBound<LoopContext>]
     private let serverChannel: Mutex<(any Channel)?> = Mutex(nil)
     private let versions = Mutex(0)
+    private let prober: HealthProber
+    private let proberTask = Mutex<Task<Void, Never>?>(nil)
 
     /// Builds the gateway; `start()` binds it.
     public init(config: RuntimeConfig, logger: Logger, state: GatewayState? = nil) throws {
@@ -40,6 +42,7 @@ public final class Gateway: Sendable {
             }.wait()
         }
         self.loops = loops
+        prober = HealthProber(state: state, client: HealthProbeClient(group: group, tls: tls), logger: logger)
         versions.withLock { $0 = config.version }
         let bound = loops
         health.setOnChange { [logger] provider, isUp in
@@ -77,6 +80,8 @@ public final class Gateway: Sendable {
             }
             .bind(host: snapshot.config.server.host, port: snapshot.config.server.port).get()
         serverChannel.withLock { $0 = channel }
+        let prober = self.prober
+        proberTask.withLock { $0 = Task { await prober.run() } }
         logger.info("llm-proxy listening", metadata: [
             "address": "\(snapshot.config.server.host):\(channel.localAddress?.port ?? 0)",
             "event_loops": "\(loops.count)", "providers": "\(snapshot.providers.count)",
@@ -104,17 +109,35 @@ public final class Gateway: Sendable {
     /// The next config version number.
     public func nextVersion() -> Int { versions.withLock { $0 += 1; return $0 } }
 
-    /// Stops accepting, lets in-flight requests finish for up to `drainTimeout`, then closes everything.
+    /// Stops accepting, lets in-flight requests (streams too) finish for up
+    /// to `drainTimeout`, then closes whatever is left and stops the loops.
     public func shutdown(drainTimeout: Duration = .seconds(0)) async {
+        proberTask.withLock { $0?.cancel() }
         let channel = serverChannel.withLock { $0 }
         try? await channel?.close().get()
         for context in loops.values {
-            context.eventLoop.execute { context.value.draining = true }
+            context.eventLoop.execute { context.value.beginDraining() }
+        }
+        let deadline = ContinuousClock.now + drainTimeout
+        while ContinuousClock.now < deadline, await activeRequests() > 0 {
+            try? await Task.sleep(for: .milliseconds(20))
         }
         for context in loops.values {
-            try? await context.eventLoop.submit { context.value.pool.closeIdle() }.get()
+            try? await context.eventLoop.submit {
+                context.value.closeAllConnections()
+                context.value.pool.closeIdle()
+            }.get()
         }
         try? await group.shutdownGracefully()
+    }
+
+    /// Requests in flight on every loop.
+    public func activeRequests() async -> Int {
+        var total = 0
+        for context in loops.values {
+            total += (try? await context.eventLoop.submit { context.value.activeRequests }.get()) ?? 0
+        }
+        return total
     }
 }
 

@@ -37,6 +37,9 @@ final class GatewayHandler: ChannelInboundHandler, RemovableChannelHandler {
     private(set) var keepAlive = true
     private(set) var isEventStreamResponse = false
     private var responseStarted = false
+    private var requestInFlight = false
+    /// False once the gateway drains: every response then closes its connection.
+    private var keepAliveAllowed = true
 
     init(loop: LoopContext, gateway: GatewayState) {
         self.loop = loop
@@ -47,10 +50,24 @@ final class GatewayHandler: ChannelInboundHandler, RemovableChannelHandler {
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
+        loop.connectionOpened(self)
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
+        if requestInFlight { loop.requestFinished() }
+        requestInFlight = false
+        loop.connectionClosed(self)
         self.context = nil
+    }
+
+    /// Draining: an idle connection closes now; a busy one after its response.
+    func drain() {
+        keepAliveAllowed = false
+        if case .idle = state, !requestInFlight { context?.close(promise: nil) }
+    }
+
+    func closeNow() {
+        context?.close(promise: nil)
     }
 
     // MARK: - Inbound
@@ -88,7 +105,7 @@ final class GatewayHandler: ChannelInboundHandler, RemovableChannelHandler {
 
     func channelInactive(context: ChannelHandlerContext) {
         if case .exchanging(let exchange) = state { exchange.cancel() }
-        state = .idle
+        requestDone()
         context.fireChannelInactive()
     }
 
@@ -125,7 +142,11 @@ final class GatewayHandler: ChannelInboundHandler, RemovableChannelHandler {
     // MARK: - Request decisions
 
     private func begin(_ head: HTTPRequestHead) {
-        keepAlive = head.isKeepAlive
+        keepAlive = head.isKeepAlive && keepAliveAllowed && !loop.draining
+        if !requestInFlight {
+            requestInFlight = true
+            loop.requestStarted()
+        }
         responseStarted = false
         isEventStreamResponse = false
         let snapshot = loop.config
@@ -249,9 +270,17 @@ final class GatewayHandler: ChannelInboundHandler, RemovableChannelHandler {
         context?.flush()
     }
 
+    private func requestDone() {
+        state = .idle
+        if requestInFlight {
+            requestInFlight = false
+            loop.requestFinished()
+        }
+    }
+
     func finishResponse() {
         guard let context else { return }
-        state = .idle
+        requestDone()
         if keepAlive {
             context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
         } else {
@@ -261,7 +290,7 @@ final class GatewayHandler: ChannelInboundHandler, RemovableChannelHandler {
 
     /// A body that cannot be completed: closing is the only honest signal.
     func abortResponse() {
-        state = .idle
+        requestDone()
         context?.flush()
         context?.close(promise: nil)
     }

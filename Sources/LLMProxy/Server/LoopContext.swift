@@ -16,8 +16,15 @@ final class LoopContext {
     private var routeCache: [String: ModelRoute?] = [:]
     private static let routeCacheLimit = 4096
     /// Live-traffic outcomes go to the shared health board (passive checks).
-    let healthReporter: (@Sendable (_ provider: String, _ failure: String?) -> Void)?
-    var draining = false
+    private let healthReporter: (@Sendable (_ provider: String, _ failure: String?) -> Void)?
+    /// Providers this loop last saw fail; a success is reported only for
+    /// these, so healthy traffic never touches the shared board.
+    private var failingProviders: Set<String> = []
+    private(set) var draining = false
+    /// Requests between head and last response byte, for draining.
+    private(set) var activeRequests = 0
+    /// Open client connections, so draining can close the idle ones.
+    private var clientConnections: [ObjectIdentifier: GatewayHandler] = [:]
 
     init(eventLoop: any EventLoop, config: RuntimeConfig, tls: TLSContextCache, logger: Logger,
          healthReporter: (@Sendable (String, String?) -> Void)?) {
@@ -29,11 +36,44 @@ final class LoopContext {
         self.healthReporter = healthReporter
     }
 
+    func connectionOpened(_ handler: GatewayHandler) {
+        clientConnections[ObjectIdentifier(handler)] = handler
+    }
+
+    func connectionClosed(_ handler: GatewayHandler) {
+        clientConnections.removeValue(forKey: ObjectIdentifier(handler))
+    }
+
+    func requestStarted() { activeRequests += 1 }
+    func requestFinished() { activeRequests -= 1 }
+
+    /// Stop taking new requests on kept-alive connections: idle ones close
+    /// now, busy ones after their response.
+    func beginDraining() {
+        draining = true
+        for handler in clientConnections.values { handler.drain() }
+    }
+
+    /// Whatever is still open when the grace period ends.
+    func closeAllConnections() {
+        for handler in clientConnections.values { handler.closeNow() }
+    }
+
     func install(_ newConfig: RuntimeConfig, providerUp up: [Bool]) {
         config = newConfig
         providerUp = up
         balancers.removeAll()
         routeCache.removeAll()
+    }
+
+    /// A live request's outcome: nil is success, otherwise the failure.
+    func reportOutcome(provider: String, failure: String?) {
+        if let failure {
+            failingProviders.insert(provider)
+            healthReporter?(provider, failure)
+        } else if failingProviders.remove(provider) != nil {
+            healthReporter?(provider, nil)
+        }
     }
 
     func updateHealth(_ up: [Bool], configVersion: Int) {

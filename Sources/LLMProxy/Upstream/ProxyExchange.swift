@@ -138,7 +138,7 @@ final class ProxyExchange: UpstreamResponseDelegate {
     private func attemptFailed(candidate: Int, reason: String, countsAgainstHealth: Bool = true) {
         let provider = providerName(of: candidate)
         lastFailure = "\(provider): \(reason)"
-        if countsAgainstHealth { loop.healthReporter?(provider, reason) }
+        if countsAgainstHealth { loop.reportOutcome(provider: provider, failure: reason) }
         loop.logger.notice("upstream attempt failed", metadata: ["provider": "\(provider)", "reason": "\(reason)"])
         nextAttempt()
     }
@@ -165,7 +165,7 @@ final class ProxyExchange: UpstreamResponseDelegate {
     func upstreamResponseHead(_ head: HTTPResponseHead) {
         guard case .awaitingHead(let connection, let candidate) = state else { return }
         let status = head.status.code
-        if status >= 500 { loop.healthReporter?(providerName(of: candidate), "HTTP \(status)") } else { loop.healthReporter?(providerName(of: candidate), nil) }
+        loop.reportOutcome(provider: providerName(of: candidate), failure: status >= 500 ? "HTTP \(status)" : nil)
         if (status >= 500 || status == 429) && canRetry {
             state = .drainingRetryable(connection, candidate: candidate, head: head, body: ByteBuffer())
             return
@@ -236,7 +236,7 @@ final class ProxyExchange: UpstreamResponseDelegate {
         case .drainingRetryable(_, let candidate, let head, _):
             attemptFailed(candidate: candidate, reason: "HTTP \(head.status.code), then \(error)", countsAgainstHealth: false)
         case .relaying(_, let candidate, let tracker):
-            loop.healthReporter?(providerName(of: candidate), "connection lost mid-response: \(error)")
+            loop.reportOutcome(provider: providerName(of: candidate), failure: "connection lost mid-response: \(error)")
             endInterrupted(tracker: tracker, reason: "the connection to the provider was lost")
         default:
             break
@@ -247,11 +247,11 @@ final class ProxyExchange: UpstreamResponseDelegate {
         deadline = nil
         switch state {
         case .connecting(let candidate):
-            loop.healthReporter?(providerName(of: candidate), "timeout")
+            loop.reportOutcome(provider: providerName(of: candidate), failure: "timeout")
             respond(.upstreamTimeout(seconds: config.server.requestTimeoutSeconds))
         case .awaitingHead(let connection, let candidate), .drainingRetryable(let connection, let candidate, _, _):
             connection.abandon()
-            loop.healthReporter?(providerName(of: candidate), "timeout")
+            loop.reportOutcome(provider: providerName(of: candidate), failure: "timeout")
             respond(.upstreamTimeout(seconds: config.server.requestTimeoutSeconds))
         case .relaying(let connection, _, let tracker):
             connection.abandon()

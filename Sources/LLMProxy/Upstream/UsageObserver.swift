@@ -1,0 +1,95 @@
+import NIOCore
+
+/// Reads token counts from a response as it passes through, without
+/// buffering or altering it: OpenAI's `usage` (`prompt_tokens`,
+/// `completion_tokens`, `total_tokens`) and Gemini's `usageMetadata`
+/// (`promptTokenCount`, `candidatesTokenCount`, `totalTokenCount`). A stream
+/// reports usage in its last chunks; the last value seen wins.
+struct UsageObserver {
+    struct Usage: Equatable {
+        var prompt = 0
+        var completion = 0
+        var total = 0
+    }
+
+    private(set) var usage: Usage?
+    /// The tail of the previous part, so a field split across reads is still seen.
+    private var carry: [UInt8] = []
+    private static let carryLength = 40
+
+    private enum Slot: Sendable {
+        case prompt, completion, total
+    }
+
+    private static let fields: [(name: [UInt8], slot: Slot)] = [
+        (Array("\"prompt_tokens\"".utf8), .prompt),
+        (Array("\"completion_tokens\"".utf8), .completion),
+        (Array("\"total_tokens\"".utf8), .total),
+        (Array("\"promptTokenCount\"".utf8), .prompt),
+        (Array("\"candidatesTokenCount\"".utf8), .completion),
+        (Array("\"totalTokenCount\"".utf8), .total),
+    ]
+
+    mutating func observe(_ buffer: ByteBuffer) {
+        buffer.withUnsafeReadableBytes { bytes in
+            if !carry.isEmpty {
+                // Fields that start in the previous part and end in this one.
+                // Only the seam is copied; this part is scanned in place.
+                var seam = carry
+                seam.append(contentsOf: bytes[0..<min(bytes.count, Self.carryLength)])
+                let carried = carry.count
+                seam.withUnsafeBytes { scan($0, startsBefore: carried) }
+            }
+            scan(bytes, startsBefore: bytes.count)
+            let keep = min(bytes.count, Self.carryLength)
+            carry = Array(bytes[(bytes.count - keep)...])
+        }
+    }
+
+    /// Looks for `"name"`, `:` and digits, for fields starting before
+    /// `startsBefore`. Seeing a field twice (in the seam and before it) is
+    /// harmless: it stores the same value.
+    private mutating func scan(_ bytes: UnsafeRawBufferPointer, startsBefore: Int) {
+        var index = 0
+        let count = bytes.count
+        while index < startsBefore {
+            // `"` then `_tokens"` or `TokenCount"`: find quote-starts cheaply.
+            guard bytes[index] == UInt8(ascii: "\"") else {
+                index += 1
+                continue
+            }
+            for field in Self.fields where index + field.name.count <= count {
+                var matches = true
+                for offset in 1..<field.name.count where bytes[index + offset] != field.name[offset] {
+                    matches = false
+                    break
+                }
+                guard matches else { continue }
+                var position = index + field.name.count
+                while position < count, bytes[position] == 0x20 { position += 1 }
+                guard position < count, bytes[position] == UInt8(ascii: ":") else { break }
+                position += 1
+                while position < count, bytes[position] == 0x20 { position += 1 }
+                var value = 0
+                var digits = 0
+                while position < count, bytes[position] >= 0x30, bytes[position] <= 0x39, digits < 12 {
+                    value = value * 10 + Int(bytes[position] - 0x30)
+                    position += 1
+                    digits += 1
+                }
+                // A number cut by the end of this part is read from the seam next time.
+                if digits > 0 && position < count {
+                    var current = usage ?? Usage()
+                    switch field.slot {
+                    case .prompt: current.prompt = value
+                    case .completion: current.completion = value
+                    case .total: current.total = value
+                    }
+                    usage = current
+                }
+                break
+            }
+            index += 1
+        }
+    }
+}

@@ -1,0 +1,209 @@
+#!/usr/bin/env bash
+# Side-by-side benchmark: llm-proxy against nginx as a reverse proxy, on the
+# same machine and in the same run.
+#
+#   core 0: the proxy under test (nginx with 1 worker, or llm-proxy with 1 event loop)
+#   core 1: wrk and a fast upstream (nginx answering a fixed chat completion)
+#
+# Reports requests/s, p50/p99, the latency each proxy adds at one connection
+# (proxy p50 minus direct p50), CPU microseconds per request (utime+stime
+# from /proc), and the ratios to nginx. Results also go to JSON.
+#
+# Usage: scripts/bench.sh [--duration SECONDS] [--connections N] [--json FILE]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DURATION=10
+CONNECTIONS=64
+JSON_OUT=bench-results/bench.json
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --duration) DURATION=$2; shift 2 ;;
+    --connections) CONNECTIONS=$2; shift 2 ;;
+    --json) JSON_OUT=$2; shift 2 ;;
+    *) echo "unknown argument $1" >&2; exit 2 ;;
+  esac
+done
+
+need() { command -v "$1" >/dev/null 2>&1; }
+if ! need nginx || ! need wrk; then
+  echo "== installing nginx and wrk (apt)"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light wrk >/dev/null
+fi
+NGINX=$(command -v nginx || echo /usr/sbin/nginx)
+
+if [ ! -x .build/release/llm-proxy ]; then
+  echo "== building llm-proxy (release)"
+  swift build -c release --product llm-proxy
+fi
+GATEWAY=.build/release/llm-proxy
+
+WORK=$(mktemp -d /tmp/llm-proxy-bench.XXXXXX)
+mkdir -p "$(dirname "$JSON_OUT")"
+UP_PORT=19101; NGINX_PORT=19102; GW_PORT=19103
+PIDS=()
+cleanup() {
+  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+  [ -f "$WORK/up/nginx.pid" ] && kill "$(cat "$WORK/up/nginx.pid")" 2>/dev/null || true
+  [ -f "$WORK/proxy/nginx.pid" ] && kill "$(cat "$WORK/proxy/nginx.pid")" 2>/dev/null || true
+  sleep 0.3
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+RESPONSE='{"id":"chatcmpl-bench","object":"chat.completion","created":1700000000,"model":"gpt-4o-2024-08-06","choices":[{"index":0,"message":{"role":"assistant","content":"Hello! How can I help you today?"},"finish_reason":"stop"}],"usage":{"prompt_tokens":12,"completion_tokens":9,"total_tokens":21}}'
+BODY='{"model":"gpt-4o","messages":[{"role":"system","content":"You are a helpful assistant."},{"role":"user","content":"Say hello in one short sentence, please."}],"temperature":0.2,"max_tokens":64,"stream":false,"user":"bench"}'
+
+mkdir -p "$WORK/up/logs" "$WORK/proxy/logs"
+cat > "$WORK/up/nginx.conf" <<EOF
+worker_processes 1;
+worker_cpu_affinity 10;
+pid $WORK/up/nginx.pid;
+error_log $WORK/up/error.log warn;
+events { worker_connections 8192; }
+http {
+  access_log off;
+  keepalive_requests 10000000;
+  keepalive_timeout 300s;
+  server {
+    listen 127.0.0.1:$UP_PORT reuseport;
+    location / { default_type application/json; return 200 '$RESPONSE'; }
+  }
+}
+EOF
+cat > "$WORK/proxy/nginx.conf" <<EOF
+worker_processes 1;
+worker_cpu_affinity 01;
+pid $WORK/proxy/nginx.pid;
+error_log $WORK/proxy/error.log warn;
+events { worker_connections 8192; }
+http {
+  access_log off;
+  keepalive_requests 10000000;
+  upstream provider { server 127.0.0.1:$UP_PORT; keepalive 128; keepalive_requests 10000000; }
+  server {
+    listen 127.0.0.1:$NGINX_PORT;
+    location / {
+      proxy_pass http://provider;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header Authorization "Bearer sk-upstream";
+      proxy_buffering off;
+    }
+  }
+}
+EOF
+cat > "$WORK/gateway.yaml" <<EOF
+server: {host: 127.0.0.1, port: $GW_PORT, event_loops: 1}
+watch_config: false
+health_check: {enabled: false}
+providers:
+  - name: fast
+    type: openai
+    api_base: http://127.0.0.1:$UP_PORT/v1
+    api_key: sk-upstream
+    model_mapping:
+      gpt-4o: gpt-4o-2024-08-06
+      "claude-(.*)": "anthropic.claude-\$1"
+master_keys:
+  - {name: Bench, key: sk-bench}
+EOF
+cat > "$WORK/post.lua" <<EOF
+wrk.method = "POST"
+wrk.body = '$BODY'
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer sk-bench"
+EOF
+
+"$NGINX" -p "$WORK/up" -c "$WORK/up/nginx.conf" -e "$WORK/up/error.log"
+taskset -c 0 "$NGINX" -p "$WORK/proxy" -c "$WORK/proxy/nginx.conf" -e "$WORK/proxy/error.log"
+LOG_LEVEL=error taskset -c 0 "$GATEWAY" serve --config "$WORK/gateway.yaml" >"$WORK/gateway.log" 2>&1 &
+PIDS+=($!)
+GW_PID=$!
+for _ in $(seq 1 100); do
+  curl -fs "http://127.0.0.1:$GW_PORT/health" >/dev/null 2>&1 && curl -fs -o /dev/null "http://127.0.0.1:$NGINX_PORT/" -d x && break
+  sleep 0.05
+done
+NGINX_WORKER=$(pgrep -P "$(cat "$WORK/proxy/nginx.pid")" | head -1)
+
+# Sanity: both proxies answer the same completion.
+curl -fs "http://127.0.0.1:$GW_PORT/v1/chat/completions" -H "Authorization: Bearer sk-bench" -d "$BODY" | grep -q chatcmpl-bench
+curl -fs "http://127.0.0.1:$NGINX_PORT/v1/chat/completions" -d "$BODY" | grep -q chatcmpl-bench
+
+TICK=$(getconf CLK_TCK)
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+
+# run NAME URL CONNECTIONS DURATION PID -> sets R_RPS R_P50 R_P99 R_REQS R_CPU_US
+run() {
+  local name=$1 url=$2 conns=$3 dur=$4 pid=$5
+  local before after out
+  before=$( [ -n "$pid" ] && cpu_ticks "$pid" || echo 0 )
+  out=$(taskset -c 1 wrk -t1 -c"$conns" -d"${dur}s" --latency -s "$WORK/post.lua" "$url")
+  after=$( [ -n "$pid" ] && cpu_ticks "$pid" || echo 0 )
+  R_REQS=$(echo "$out" | awk '/requests in/ {print $1}')
+  R_RPS=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
+  R_P50=$(echo "$out" | awk '$1=="50%" {print $2}')
+  R_P99=$(echo "$out" | awk '$1=="99%" {print $2}')
+  local errors
+  errors=$(echo "$out" | awk '/Non-2xx|Socket errors/ {print}')
+  if [ -n "$errors" ]; then echo "   $name: $errors" >&2; fi
+  if [ -n "$pid" ] && [ "$R_REQS" -gt 0 ]; then
+    R_CPU_US=$(awk -v t=$((after - before)) -v hz="$TICK" -v n="$R_REQS" 'BEGIN {printf "%.1f", t / hz * 1e6 / n}')
+  else
+    R_CPU_US=0
+  fi
+}
+to_ms() { awk -v v="$1" 'BEGIN { if (v ~ /us$/) {sub(/us/,"",v); printf "%.3f", v/1000} else if (v ~ /ms$/) {sub(/ms/,"",v); printf "%.3f", v} else {sub(/s/,"",v); printf "%.3f", v*1000} }'; }
+
+echo "== warm-up"
+run warm "http://127.0.0.1:$GW_PORT/v1/chat/completions" 16 2 ""
+run warm "http://127.0.0.1:$NGINX_PORT/v1/chat/completions" 16 2 ""
+
+echo "== throughput: $CONNECTIONS connections, ${DURATION}s each (interleaved, best of 2)"
+declare -A RPS P50 P99 CPU
+for round in 1 2; do
+  run nginx "http://127.0.0.1:$NGINX_PORT/v1/chat/completions" "$CONNECTIONS" "$DURATION" "$NGINX_WORKER"
+  if [ -z "${RPS[nginx]:-}" ] || awk -v a="$R_CPU_US" -v b="${CPU[nginx]}" 'BEGIN{exit !(a<b)}'; then
+    RPS[nginx]=$R_RPS; P50[nginx]=$(to_ms "$R_P50"); P99[nginx]=$(to_ms "$R_P99"); CPU[nginx]=$R_CPU_US
+  fi
+  run gateway "http://127.0.0.1:$GW_PORT/v1/chat/completions" "$CONNECTIONS" "$DURATION" "$GW_PID"
+  if [ -z "${RPS[gateway]:-}" ] || awk -v a="$R_CPU_US" -v b="${CPU[gateway]}" 'BEGIN{exit !(a<b)}'; then
+    RPS[gateway]=$R_RPS; P50[gateway]=$(to_ms "$R_P50"); P99[gateway]=$(to_ms "$R_P99"); CPU[gateway]=$R_CPU_US
+  fi
+done
+
+echo "== added latency at 1 connection (${DURATION}s each)"
+run direct "http://127.0.0.1:$UP_PORT/v1/chat/completions" 1 "$DURATION" ""
+DIRECT_P50=$(to_ms "$R_P50")
+run nginx1 "http://127.0.0.1:$NGINX_PORT/v1/chat/completions" 1 "$DURATION" ""
+NGINX1_P50=$(to_ms "$R_P50")
+run gateway1 "http://127.0.0.1:$GW_PORT/v1/chat/completions" 1 "$DURATION" ""
+GW1_P50=$(to_ms "$R_P50")
+NGINX_ADDED=$(awk -v a="$NGINX1_P50" -v b="$DIRECT_P50" 'BEGIN{printf "%.3f", a-b}')
+GW_ADDED=$(awk -v a="$GW1_P50" -v b="$DIRECT_P50" 'BEGIN{printf "%.3f", a-b}')
+RSS_KB=$(awk '/VmHWM/ {print $2}' "/proc/$GW_PID/status")
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN{ if (b>0) printf "%.2f", a/b; else print "n/a"}'; }
+CPU_RATIO=$(ratio "${CPU[gateway]}" "${CPU[nginx]}")
+RPS_RATIO=$(ratio "${RPS[gateway]}" "${RPS[nginx]}")
+ADDED_RATIO=$(ratio "$GW_ADDED" "$NGINX_ADDED")
+
+echo
+printf "%-10s %12s %10s %10s %16s\n" proxy "requests/s" "p50 ms" "p99 ms" "CPU us/request"
+printf "%-10s %12s %10s %10s %16s\n" nginx "${RPS[nginx]}" "${P50[nginx]}" "${P99[nginx]}" "${CPU[nginx]}"
+printf "%-10s %12s %10s %10s %16s\n" llm-proxy "${RPS[gateway]}" "${P50[gateway]}" "${P99[gateway]}" "${CPU[gateway]}"
+echo
+echo "added latency at 1 connection: nginx ${NGINX_ADDED} ms, llm-proxy ${GW_ADDED} ms (direct p50 ${DIRECT_P50} ms)"
+echo "ratio cpu_per_request llm-proxy/nginx = ${CPU_RATIO}x   (issue 3 bar <= 3x; target <= 2x, aim 1.5x)"
+echo "ratio requests_per_second llm-proxy/nginx = ${RPS_RATIO}x   (target >= 0.6x)"
+echo "ratio added_latency llm-proxy/nginx = ${ADDED_RATIO}x   (target <= 1.5x)"
+echo "llm-proxy peak RSS: $((RSS_KB / 1024)) MB"
+
+cat > "$JSON_OUT" <<EOF
+{"duration_seconds": $DURATION, "connections": $CONNECTIONS,
+ "nginx": {"rps": ${RPS[nginx]}, "p50_ms": ${P50[nginx]}, "p99_ms": ${P99[nginx]}, "cpu_us_per_request": ${CPU[nginx]}, "added_latency_ms": $NGINX_ADDED},
+ "llm_proxy": {"rps": ${RPS[gateway]}, "p50_ms": ${P50[gateway]}, "p99_ms": ${P99[gateway]}, "cpu_us_per_request": ${CPU[gateway]}, "added_latency_ms": $GW_ADDED, "peak_rss_kb": $RSS_KB},
+ "direct_p50_ms": $DIRECT_P50,
+ "ratios": {"cpu_per_request": $CPU_RATIO, "rps": $RPS_RATIO, "added_latency": $ADDED_RATIO}}
+EOF
+echo "results: $JSON_OUT"
