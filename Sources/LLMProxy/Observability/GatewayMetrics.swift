@@ -1,9 +1,15 @@
 import Prometheus
 
 /// The contract's metric names, on one Prometheus registry per gateway (so
-/// that tests can run several gateways in one process).
+/// that tests can run several gateways in one process). Label values stay
+/// bounded: key *names*, configured provider names, and models as the
+/// router resolved them (an unknown model is counted as `unresolved`).
 public final class GatewayMetrics: Sendable {
     public let registry: PrometheusCollectorRegistry
+    let activeRequests: Gauge
+
+    static let durationBuckets: [Double] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600]
+    static let latencyBuckets = durationBuckets
 
     public init(registry: PrometheusCollectorRegistry) {
         self.registry = registry
@@ -12,7 +18,7 @@ public final class GatewayMetrics: Sendable {
         for result in ["success", "failure"] {
             _ = registry.makeCounter(name: "llm_proxy_config_reloads_total", labels: [("result", result)])
         }
-        _ = registry.makeGauge(name: "llm_proxy_active_requests")
+        activeRequests = registry.makeGauge(name: "llm_proxy_active_requests")
     }
 
     func configReload(success: Bool) {
@@ -24,9 +30,101 @@ public final class GatewayMetrics: Sendable {
             .record(seconds)
     }
 
-    static let latencyBuckets: [Double] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600]
-
     func setProviderHealth(_ provider: String, up: Bool) {
         registry.makeGauge(name: "llm_proxy_provider_health", labels: [("provider", provider)]).set(to: up ? 1.0 : 0.0)
+    }
+}
+
+/// One event loop's handles to the request metrics. Looking a metric up in
+/// the registry takes its lock and allocates; the loop does it once per
+/// label set and then only increments.
+final class LoopMetrics {
+    private let metrics: GatewayMetrics
+    private var requestCounters: [RequestLabels: Counter] = [:]
+    private var durations: [DurationLabels: ValueHistogram] = [:]
+    private var firstBytes: [ModelProvider: ValueHistogram] = [:]
+    private var tokenCounters: [TokenLabels: Counter] = [:]
+    private var rateLimited: [String: Counter] = [:]
+    private var retries: [String: Counter] = [:]
+    private static let cacheLimit = 10_000
+
+    struct RequestLabels: Hashable {
+        var endpoint: String
+        var model: String
+        var provider: String
+        var status: Int
+    }
+
+    struct DurationLabels: Hashable {
+        var endpoint: String
+        var model: String
+        var provider: String
+    }
+
+    struct ModelProvider: Hashable {
+        var model: String
+        var provider: String
+    }
+
+    struct TokenLabels: Hashable {
+        var model: String
+        var provider: String
+        var type: String
+    }
+
+    init(metrics: GatewayMetrics) {
+        self.metrics = metrics
+    }
+
+    func requestStarted() { metrics.activeRequests.increment() }
+
+    func requestFinished(endpoint: String, model: String, provider: String, status: Int, seconds: Double, firstByteSeconds: Double?) {
+        metrics.activeRequests.decrement()
+        let registry = metrics.registry
+        let counterKey = RequestLabels(endpoint: endpoint, model: model, provider: provider, status: status)
+        cached(&requestCounters, counterKey) {
+            registry.makeCounter(name: "llm_proxy_requests_total", labels: [
+                ("endpoint", endpoint), ("model", model), ("provider", provider), ("status_code", String(status)),
+            ])
+        }.increment()
+        cached(&durations, DurationLabels(endpoint: endpoint, model: model, provider: provider)) {
+            registry.makeValueHistogram(
+                name: "llm_proxy_request_duration_seconds", labels: [("endpoint", endpoint), ("model", model), ("provider", provider)],
+                buckets: GatewayMetrics.durationBuckets)
+        }.record(seconds)
+        if let firstByteSeconds {
+            cached(&firstBytes, ModelProvider(model: model, provider: provider)) {
+                registry.makeValueHistogram(
+                    name: "llm_proxy_time_to_first_byte_seconds", labels: [("model", model), ("provider", provider)],
+                    buckets: GatewayMetrics.durationBuckets)
+            }.record(firstByteSeconds)
+        }
+    }
+
+    func tokens(model: String, provider: String, usage: UsageObserver.Usage) {
+        let registry = metrics.registry
+        for (type, value) in [("prompt_tokens", usage.prompt), ("completion_tokens", usage.completion), ("total_tokens", usage.total)] where value > 0 {
+            cached(&tokenCounters, TokenLabels(model: model, provider: provider, type: type)) {
+                registry.makeCounter(name: "llm_proxy_tokens_total", labels: [("model", model), ("provider", provider), ("token_type", type)])
+            }.increment(by: Int64(value))
+        }
+    }
+
+    func rateLimited(keyName: String) {
+        let registry = metrics.registry
+        cached(&rateLimited, keyName) { registry.makeCounter(name: "llm_proxy_rate_limited_total", labels: [("key", keyName)]) }.increment()
+    }
+
+    func retried(provider: String) {
+        let registry = metrics.registry
+        cached(&retries, provider) { registry.makeCounter(name: "llm_proxy_upstream_retries_total", labels: [("provider", provider)]) }.increment()
+    }
+
+    private func cached<Key: Hashable, Value>(_ table: inout [Key: Value], _ key: Key, make: () -> Value) -> Value {
+        if let value = table[key] { return value }
+        if table.count >= Self.cacheLimit { table.removeAll() }
+        let value = make()
+        table[key] = value
+        return value
     }
 }

@@ -32,12 +32,15 @@ public final class Gateway: Sendable {
         let tls = TLSContextCache()
         let health = state.health
         var loops: [ObjectIdentifier: NIOLoopBound<LoopContext>] = [:]
+        let limiters = state.rateLimiters.limiters(for: config.config.masterKeys)
+        let metrics = state.metrics
         for loop in group.makeIterator() {
             loops[ObjectIdentifier(loop)] = try loop.submit {
                 let reporter: @Sendable (String, String?) -> Void = { provider, failure in
                     health.record(failure.map { .liveFailed($0) } ?? .liveSucceeded, for: provider)
                 }
-                let context = LoopContext(eventLoop: loop, config: config, tls: tls, logger: logger, healthReporter: reporter)
+                let context = LoopContext(
+                    eventLoop: loop, config: config, limiters: limiters, tls: tls, logger: logger, metrics: metrics, healthReporter: reporter)
                 return NIOLoopBound(context, eventLoop: loop)
             }.wait()
         }
@@ -98,8 +101,9 @@ public final class Gateway: Sendable {
     public func install(_ config: RuntimeConfig) {
         state.replaceConfig(config)
         let bits = state.health.upBits(for: config.providers)
+        let limiters = state.rateLimiters.limiters(for: config.config.masterKeys)
         for context in loops.values {
-            context.eventLoop.execute { context.value.install(config, providerUp: bits) }
+            context.eventLoop.execute { context.value.install(config, limiters: limiters, providerUp: bits) }
         }
         if config.keys.isOpen {
             logger.warning("no master_keys configured: the gateway is open to anyone who can reach it")

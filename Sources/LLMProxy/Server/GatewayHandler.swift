@@ -27,6 +27,7 @@ final class GatewayHandler: ChannelInboundHandler, RemovableChannelHandler {
         var query: Substring?
         var snapshot: RuntimeConfig
         var keyIndex: Int?
+        var limiter: KeyRateLimiter?
         var body: ByteBuffer
     }
 
@@ -38,6 +39,10 @@ final class GatewayHandler: ChannelInboundHandler, RemovableChannelHandler {
     private(set) var isEventStreamResponse = false
     private var responseStarted = false
     private var requestInFlight = false
+    /// The access-log and metrics record of the request in flight.
+    private var record: RequestRecord?
+    /// Headers every response to the current request carries (request id, rate limits).
+    private var responseHeaders: [(String, String)] = []
     /// False once the gateway drains: every response then closes its connection.
     private var keepAliveAllowed = true
 
@@ -54,8 +59,7 @@ final class GatewayHandler: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
-        if requestInFlight { loop.requestFinished() }
-        requestInFlight = false
+        requestDone(clientGone: record != nil)
         loop.connectionClosed(self)
         self.context = nil
     }
@@ -105,7 +109,7 @@ final class GatewayHandler: ChannelInboundHandler, RemovableChannelHandler {
 
     func channelInactive(context: ChannelHandlerContext) {
         if case .exchanging(let exchange) = state { exchange.cancel() }
-        requestDone()
+        requestDone(clientGone: record != nil)
         context.fireChannelInactive()
     }
 
@@ -151,7 +155,14 @@ final class GatewayHandler: ChannelInboundHandler, RemovableChannelHandler {
         isEventStreamResponse = false
         let snapshot = loop.config
         let (route, path, query) = GatewayRoute.match(method: head.method, uri: head.uri)
-        var request = IncomingRequest(head: head, route: route, path: path, query: query, snapshot: snapshot, keyIndex: nil, body: ByteBuffer())
+        var newRecord = RequestRecord(
+            requestID: RequestRecord.requestID(from: head.headers.first(name: "x-request-id")), method: "\(head.method)", path: String(path))
+        newRecord.endpoint = route.metricsEndpoint
+        record = newRecord
+        responseHeaders = [("x-request-id", newRecord.requestID)]
+        if route.isAPI { loop.metrics.requestStarted() }
+        var request = IncomingRequest(
+            head: head, route: route, path: path, query: query, snapshot: snapshot, keyIndex: nil, limiter: nil, body: ByteBuffer())
         if let error = admissionError(&request) {
             state = .discarding(error)
             return
@@ -177,6 +188,8 @@ final class GatewayHandler: ChannelInboundHandler, RemovableChannelHandler {
             }
             guard let index = keys.lookup(presented.utf8) else { return .invalidAPIKey(presented: true) }
             request.keyIndex = index
+            record?.keyName = keys.keys[index].name
+            if request.snapshot === loop.config { request.limiter = loop.limiters[index] }
         }
         if case .proxy = request.route {
             let limit = request.snapshot.config.server.maxBodyBytes
@@ -210,6 +223,20 @@ final class GatewayHandler: ChannelInboundHandler, RemovableChannelHandler {
 
     private func startExchange(_ request: IncomingRequest, operation: ProxyOperation, pathModel: String?) {
         let snapshot = request.snapshot
+        if let limiter = request.limiter {
+            let limit = String(Int(limiter.limits.burstSize))
+            switch limiter.admit() {
+            case .allowed(let remaining):
+                responseHeaders.append(("x-ratelimit-limit-requests", limit))
+                responseHeaders.append(("x-ratelimit-remaining-requests", String(remaining)))
+            case .refused(let retryAfter, let reason):
+                responseHeaders.append(("x-ratelimit-limit-requests", limit))
+                responseHeaders.append(("x-ratelimit-remaining-requests", "0"))
+                loop.metrics.rateLimited(keyName: limiter.keyName)
+                sendError(.rateLimited(keyName: limiter.keyName, retryAfter: retryAfter, reason: reason))
+                return
+            }
+        }
         var field: ModelFieldScanner.Field? = nil
         let requestedModel: String
         do throws(ModelFieldScanner.Failure) {
@@ -229,6 +256,7 @@ final class GatewayHandler: ChannelInboundHandler, RemovableChannelHandler {
             return
         }
         let model = snapshot.router.normalize(requestedModel)
+        record?.model = "unresolved"
         if let keyIndex = request.keyIndex, !snapshot.keys.keys[keyIndex].allows(model: model) {
             sendError(.modelNotAllowed(model))
             return
@@ -245,10 +273,12 @@ final class GatewayHandler: ChannelInboundHandler, RemovableChannelHandler {
                 return
             }
         }
+        record?.model = model
         let proxied = ProxiedRequest(
             operation: operation, head: request.head, query: request.query, body: request.body,
             modelField: pathModel == nil || operation.modelInBody ? field : nil,
-            model: model, route: route, snapshot: snapshot)
+            model: model, route: route, snapshot: snapshot, limiter: request.limiter,
+            requestID: record?.requestID ?? "")
         let exchange = ProxyExchange(handler: self, loop: loop, request: proxied)
         state = .exchanging(exchange)
         exchange.start()
@@ -259,7 +289,18 @@ final class GatewayHandler: ChannelInboundHandler, RemovableChannelHandler {
     func writeResponseHead(_ head: HTTPResponseHead, isEventStream: Bool) {
         responseStarted = true
         isEventStreamResponse = isEventStream
+        var head = head
+        for (name, value) in responseHeaders { head.headers.add(name: name, value: value) }
+        record?.status = Int(head.status.code)
+        record?.firstByte = .now()
         context?.write(wrapOutboundOut(.head(head)), promise: nil)
+    }
+
+    /// The exchange reports what the access log and metrics need.
+    func noteUpstream(provider: String, retries: Int, usage: UsageObserver.Usage?) {
+        record?.provider = provider
+        record?.retries = retries
+        record?.usage = usage
     }
 
     func writeResponseBody(_ buffer: ByteBuffer) {
@@ -270,11 +311,28 @@ final class GatewayHandler: ChannelInboundHandler, RemovableChannelHandler {
         context?.flush()
     }
 
-    private func requestDone() {
+    private func requestDone(clientGone: Bool = false) {
         state = .idle
         if requestInFlight {
             requestInFlight = false
             loop.requestFinished()
+        }
+        guard var finished = record else { return }
+        record = nil
+        // 499: nginx's code for a client that left before its response ended.
+        if clientGone { finished.status = 499 }
+        let end = NIODeadline.now()
+        if finished.endpoint != "other" || finished.status != 0 {
+            finished.log(to: loop.logger, end: end)
+        }
+        if GatewayRoute.isAPIEndpoint(finished.endpoint) {
+            loop.metrics.requestFinished(
+                endpoint: finished.endpoint, model: finished.model, provider: finished.provider, status: finished.status,
+                seconds: finished.seconds(until: end),
+                firstByteSeconds: finished.firstByte.map { finished.seconds(until: $0) })
+            if let usage = finished.usage, !finished.provider.isEmpty {
+                loop.metrics.tokens(model: finished.model, provider: finished.provider, usage: usage)
+            }
         }
     }
 

@@ -13,6 +13,20 @@ enum GatewayRoute: Equatable {
     case methodNotAllowed
     case notFound
 
+    /// The `endpoint` label of the request metrics: bounded, one per API.
+    var metricsEndpoint: String {
+        switch self {
+        case .proxy(let operation, _): return operation.endpointLabel
+        case .listModels: return "/v1/models"
+        case .health, .ready, .detailedHealth, .metrics: return "health"
+        case .methodNotAllowed, .notFound: return "other"
+        }
+    }
+
+    var isAPI: Bool { Self.isAPIEndpoint(metricsEndpoint) }
+
+    static func isAPIEndpoint(_ endpoint: String) -> Bool { endpoint != "health" && endpoint != "other" }
+
     /// Splits `uri` into path and query and matches the path.
     static func match(method: HTTPMethod, uri: String) -> (route: GatewayRoute, path: Substring, query: Substring?) {
         let questionMark = uri.firstIndex(of: "?")

@@ -8,6 +8,7 @@ public final class GatewayState: Sendable {
     public let startedAt = Date()
     public let health = ProviderHealthBoard()
     public let metrics: GatewayMetrics
+    public let rateLimiters = RateLimiterRegistry()
     private let current: Mutex<RuntimeConfig>
     private let reloadStats = Mutex<ReloadStats>(ReloadStats())
 

@@ -9,7 +9,10 @@ final class LoopContext {
     let eventLoop: any EventLoop
     let pool: UpstreamConnectionPool
     let logger: Logger
+    let metrics: LoopMetrics
     private(set) var config: RuntimeConfig
+    /// The rate limiter of each key of `config`, by key index.
+    private(set) var limiters: [KeyRateLimiter?]
     /// Provider health as last published to this loop, by provider index.
     private(set) var providerUp: [Bool]
     private var balancers: [[Int]: SmoothWeightedRoundRobin] = [:]
@@ -26,10 +29,12 @@ final class LoopContext {
     /// Open client connections, so draining can close the idle ones.
     private var clientConnections: [ObjectIdentifier: GatewayHandler] = [:]
 
-    init(eventLoop: any EventLoop, config: RuntimeConfig, tls: TLSContextCache, logger: Logger,
-         healthReporter: (@Sendable (String, String?) -> Void)?) {
+    init(eventLoop: any EventLoop, config: RuntimeConfig, limiters: [KeyRateLimiter?], tls: TLSContextCache, logger: Logger,
+         metrics: GatewayMetrics, healthReporter: (@Sendable (String, String?) -> Void)?) {
         self.eventLoop = eventLoop
         self.config = config
+        self.limiters = limiters
+        self.metrics = LoopMetrics(metrics: metrics)
         self.providerUp = Array(repeating: true, count: config.providers.count)
         self.pool = UpstreamConnectionPool(eventLoop: eventLoop, tls: tls)
         self.logger = logger
@@ -59,8 +64,9 @@ final class LoopContext {
         for handler in clientConnections.values { handler.closeNow() }
     }
 
-    func install(_ newConfig: RuntimeConfig, providerUp up: [Bool]) {
+    func install(_ newConfig: RuntimeConfig, limiters newLimiters: [KeyRateLimiter?], providerUp up: [Bool]) {
         config = newConfig
+        limiters = newLimiters
         providerUp = up
         balancers.removeAll()
         routeCache.removeAll()

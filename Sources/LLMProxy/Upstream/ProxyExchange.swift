@@ -14,6 +14,8 @@ struct ProxiedRequest {
     var model: String
     var route: ModelRoute
     var snapshot: RuntimeConfig
+    var limiter: KeyRateLimiter?
+    var requestID: String
 }
 
 /// One proxied request from first attempt to last byte: picks candidates,
@@ -47,6 +49,8 @@ final class ProxyExchange: UpstreamResponseDelegate {
     private var upstreamRequest: (head: HTTPRequestHead, body: ByteBuffer, key: UpstreamPoolKey)?
     private(set) var providerName: String?
     private(set) var retries = 0
+    private var usage = UsageObserver()
+    private var observeUsage = false
 
     init(handler: GatewayHandler, loop: LoopContext, request: ProxiedRequest) {
         self.handler = handler
@@ -89,7 +93,10 @@ final class ProxyExchange: UpstreamResponseDelegate {
             giveUp()
             return
         }
-        if attempts > 0 { retries += 1 }
+        if attempts > 0 {
+            retries += 1
+            if let providerName { loop.metrics.retried(provider: providerName) }
+        }
         attempts += 1
         tried[candidateIndex] = true
         let candidate = request.route.candidates[candidateIndex]
@@ -107,8 +114,10 @@ final class ProxyExchange: UpstreamResponseDelegate {
         } else {
             body = request.body
         }
-        let headers = ForwardedHeaders.upstreamRequest(
+        var headers = ForwardedHeaders.upstreamRequest(
             client: request.head.headers, plan: plan, host: endpoint.hostHeader, contentLength: body.readableBytes)
+        // The same id in the provider's logs as in ours.
+        if !request.head.headers.contains(name: "x-request-id") { headers.add(name: "X-Request-Id", value: request.requestID) }
         let head = HTTPRequestHead(version: .http1_1, method: request.head.method, uri: plan.target, headers: headers)
         upstreamRequest = (head, body, UpstreamPoolKey(endpoint: endpoint, verifyTLS: config.verifySSL))
         staleConnectionRetried = false
@@ -173,6 +182,7 @@ final class ProxyExchange: UpstreamResponseDelegate {
         let (clientHead, isEventStream) = ForwardedHeaders.downstreamResponse(
             head, clientVersion: request.head.version, keepAlive: handler.keepAlive)
         let tracker = isEventStream && request.operation.streamEndsWithDone && status < 300 ? StreamCompletionTracker() : nil
+        observeUsage = status < 300
         state = .relaying(connection, candidate: candidate, tracker: tracker)
         handler.writeResponseHead(clientHead, isEventStream: isEventStream)
         if !handler.isWritable { connection.setReadPaused(true) }
@@ -185,6 +195,7 @@ final class ProxyExchange: UpstreamResponseDelegate {
                 tracker!.observe(buffer)
                 state = .relaying(connection, candidate: candidate, tracker: tracker)
             }
+            if observeUsage { usage.observe(buffer) }
             handler.writeResponseBody(buffer)
         case .drainingRetryable(let connection, let candidate, let head, var body):
             // Error answers are small; keep at most 64 KiB of one.
@@ -291,8 +302,8 @@ final class ProxyExchange: UpstreamResponseDelegate {
     }
 
     private func answerFromMock(upstreamModel: String) {
-        finish()
         let response = MockProvider.respond(to: request.operation, body: request.body, upstreamModel: upstreamModel)
+        for chunk in response.chunks where chunk.contains("_tokens") { usage.observe(ByteBuffer(string: chunk)) }
         var headers = HTTPHeaders()
         headers.add(name: "Content-Type", value: response.contentType)
         let isEventStream = response.contentType == "text/event-stream"
@@ -303,6 +314,7 @@ final class ProxyExchange: UpstreamResponseDelegate {
             headers.add(name: "Content-Length", value: String(response.chunks.reduce(0) { $0 + $1.utf8.count }))
         }
         if !handler.keepAlive { headers.add(name: "Connection", value: "close") }
+        finish()
         handler.writeResponseHead(HTTPResponseHead(version: request.head.version, status: .ok, headers: headers), isEventStream: isEventStream)
         for chunk in response.chunks {
             handler.writeResponseBody(ByteBuffer(string: chunk))
@@ -312,9 +324,12 @@ final class ProxyExchange: UpstreamResponseDelegate {
     }
 
     private func finish() {
+        if case .finished = state, deadline == nil { return }
         state = .finished
         deadline?.cancel()
         deadline = nil
+        if let total = usage.usage?.total { request.limiter?.charge(tokens: total) }
+        handler.noteUpstream(provider: providerName ?? "", retries: retries, usage: usage.usage)
     }
 
     /// The body with the `model` value's bytes replaced by `model` as a JSON

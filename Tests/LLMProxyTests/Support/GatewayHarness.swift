@@ -7,14 +7,14 @@ struct GatewayHarness {
     let gateway: Gateway
     var port: Int { gateway.port }
 
-    static func start(yaml: String, environment: [String: String] = [:]) async throws -> GatewayHarness {
+    static func start(yaml: String, environment: [String: String] = [:], logCapture: LogCapture? = nil) async throws -> GatewayHarness {
         let config = try ConfigLoader.load(text: yaml, file: "test.yaml", environment: environment)
         var adjusted = config
         adjusted.server.host = "127.0.0.1"
         adjusted.server.port = 0
         if adjusted.server.eventLoops == 0 { adjusted.server.eventLoops = 2 }
-        var logger = Logger(label: "test-gateway")
-        logger.logLevel = .critical
+        var logger = logCapture?.logger ?? Logger(label: "test-gateway")
+        if logCapture == nil { logger.logLevel = .critical }
         let gateway = try Gateway(config: RuntimeConfig(config: adjusted, version: 1, sourcePath: "test.yaml"), logger: logger)
         try await gateway.start()
         return GatewayHarness(gateway: gateway)
