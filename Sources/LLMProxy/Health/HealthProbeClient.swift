@@ -22,9 +22,15 @@ struct HealthProbeClient: Sendable {
     func get(endpoint: UpstreamEndpoint, plan: UpstreamRequestPlan, verifyTLS: Bool, timeout: TimeAmount) async throws -> Response {
         let eventLoop = group.next()
         let promise = eventLoop.makePromise(of: Response.self)
-        let sslContext = endpoint.useTLS ? try tls.context(verify: verifyTLS) : nil
+        let sslContext: NIOSSLContext?
+        do {
+            sslContext = endpoint.useTLS ? try tls.context(verify: verifyTLS) : nil
+        } catch {
+            promise.fail(error)
+            throw error
+        }
         let host = endpoint.host
-        let channel = try await ClientBootstrap(group: eventLoop)
+        let connecting = ClientBootstrap(group: eventLoop)
             .connectTimeout(timeout)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
@@ -36,7 +42,14 @@ struct HealthProbeClient: Sendable {
                     try sync.addHandler(ProbeResponseHandler(promise: promise))
                 }
             }
-            .connect(host: host, port: endpoint.port).get()
+            .connect(host: host, port: endpoint.port)
+        let channel: any Channel
+        do {
+            channel = try await connecting.get()
+        } catch {
+            promise.fail(error)
+            throw error
+        }
         var headers = HTTPHeaders()
         headers.add(name: "Host", value: endpoint.hostHeader)
         headers.add(name: "Accept", value: "application/json")

@@ -45,6 +45,7 @@ struct RequestRecord {
 
     /// One line per request; never a key, a prompt or a completion.
     func log(to logger: Logger, end: NIODeadline) {
+        guard logger.logLevel <= .info else { return }
         var metadata: Logger.Metadata = [
             "request_id": "\(requestID)", "method": "\(method)", "path": "\(path)", "status": "\(status)",
             "duration_ms": "\(Self.milliseconds(end - start))",
