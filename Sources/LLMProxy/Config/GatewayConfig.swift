@@ -56,11 +56,8 @@ public struct UpstreamEndpoint: Sendable, Hashable {
     public var basePath: String
 
     /// The `Host` header value: the port appears only when it is not the
-    /// scheme's default.
-    public var hostHeader: String {
-        let bracketed = host.contains(":") ? "[\(host)]" : host
-        return (useTLS && port == 443) || (!useTLS && port == 80) ? bracketed : "\(bracketed):\(port)"
-    }
+    /// scheme's default. Computed once, at load: it is sent on every request.
+    public private(set) var hostHeader: String = ""
 
     /// Parses `http(s)://host[:port][/path]`; nil for anything else.
     public init?(parsing text: String) {
@@ -101,6 +98,8 @@ public struct UpstreamEndpoint: Sendable, Hashable {
         else { return nil }
         host = String(hostPart)
         port = portValue
+        let bracketed = hostPart.utf8.contains(UInt8(ascii: ":")) ? "[\(host)]" : host
+        hostHeader = (useTLS && port == 443) || (!useTLS && port == 80) ? bracketed : "\(bracketed):\(port)"
     }
 }
 

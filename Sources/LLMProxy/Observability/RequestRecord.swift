@@ -24,16 +24,15 @@ struct RequestRecord {
         self.start = start
     }
 
-    /// The client's `X-Request-Id` if it is a sane token, else a new one.
-    static func requestID(from header: String?) -> String {
+    /// The client's `X-Request-Id` if it is a sane token, else a new one
+    /// from the loop's generator (no system call per request).
+    static func requestID(from header: String?, generator: inout RequestIDGenerator) -> String {
         if let header, !header.isEmpty, header.utf8.count <= 128,
             header.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F && $0 != UInt8(ascii: "\"") && $0 != UInt8(ascii: "\\") })
         {
             return header
         }
-        let high = UInt64.random(in: .min ... .max)
-        let low = UInt32.random(in: .min ... .max)
-        return hex(high, width: 16) + hex(UInt64(low), width: 8)
+        return hex(generator.next(), width: 16)
     }
 
     private static func hex(_ value: UInt64, width: Int) -> String {
@@ -66,5 +65,23 @@ struct RequestRecord {
     private static func milliseconds(_ amount: TimeAmount) -> String {
         let value = Double(amount.nanoseconds) / 1e6
         return String(Double(Int((value * 100).rounded())) / 100)
+    }
+}
+
+/// SplitMix64, seeded once from the system generator: request ids need to be
+/// unique and unguessable enough for tracing, not secret.
+struct RequestIDGenerator {
+    private var state: UInt64
+
+    init(seed: UInt64 = UInt64.random(in: .min ... .max)) {
+        state = seed
+    }
+
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
     }
 }

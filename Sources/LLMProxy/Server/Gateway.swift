@@ -77,7 +77,10 @@ public final class Gateway: Sendable {
                     let idle = TimeAmount.nanoseconds(Int64(context.config.config.server.clientIdleTimeoutSeconds * 1_000_000_000))
                     let sync = channel.pipeline.syncOperations
                     try sync.addHandler(IdleStateHandler(readTimeout: idle))
-                    try sync.configureHTTPServerPipeline(withPipeliningAssistance: true, withErrorHandling: true)
+                    // Response headers come from NIO's parser (upstream) or from the
+                    // gateway itself, so they need no second validation.
+                    try sync.configureHTTPServerPipeline(
+                        withPipeliningAssistance: true, withErrorHandling: true, withOutboundHeaderValidation: false)
                     try sync.addHandler(GatewayHandler(loop: context, gateway: state))
                 }
             }

@@ -156,7 +156,7 @@ final class GatewayHandler: ChannelInboundHandler, RemovableChannelHandler {
         let snapshot = loop.config
         let (route, path, query) = GatewayRoute.match(method: head.method, uri: head.uri)
         var newRecord = RequestRecord(
-            requestID: RequestRecord.requestID(from: head.headers.first(name: "x-request-id")), method: "\(head.method)", path: String(path))
+            requestID: RequestRecord.requestID(from: head.headers.first(name: "x-request-id"), generator: &loop.requestIDs), method: "\(head.method)", path: String(path))
         newRecord.endpoint = route.metricsEndpoint
         record = newRecord
         responseHeaders = [("x-request-id", newRecord.requestID)]

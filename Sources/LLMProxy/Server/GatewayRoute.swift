@@ -103,5 +103,5 @@ enum ClientCredential {
     }
 
     /// Client headers that carry credentials: never forwarded.
-    static let headerNames: Set<String> = ["authorization", "api-key", "x-goog-api-key"]
+    static let headerNames = ["authorization", "api-key", "x-goog-api-key"]
 }

@@ -23,6 +23,7 @@ final class LoopContext {
     /// Providers this loop last saw fail; a success is reported only for
     /// these, so healthy traffic never touches the shared board.
     private var failingProviders: Set<String> = []
+    var requestIDs = RequestIDGenerator()
     private(set) var draining = false
     /// Requests between head and last response byte, for draining.
     private(set) var activeRequests = 0

@@ -3,7 +3,7 @@ import NIOHTTP1
 /// Which headers cross the gateway, in each direction.
 enum ForwardedHeaders {
     /// Hop-by-hop headers (RFC 9110 §7.6.1) and those the gateway sets itself.
-    private static let notForwardedUpstream: Set<String> = [
+    private static let notForwardedUpstream: [String] = [
         "host", "connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade",
         "content-length", "expect", "proxy-authorization",
         // The gateway reads usage and `[DONE]` from the response, so it asks
@@ -11,7 +11,7 @@ enum ForwardedHeaders {
         "accept-encoding",
     ]
 
-    private static let notForwardedDownstream: Set<String> = [
+    private static let notForwardedDownstream: [String] = [
         "connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade",
     ]
 
@@ -21,17 +21,19 @@ enum ForwardedHeaders {
         var headers = HTTPHeaders()
         headers.reserveCapacity(client.count + plan.headers.count + 2)
         headers.add(name: "Host", value: host)
-        let planNames = Set(plan.headers.map { $0.name.lowercased() })
-        let connectionTokens = client[canonicalForm: "connection"].map { $0.lowercased() }
+        // Names a `Connection` header lists are hop-by-hop too (rare beyond keep-alive).
+        let connectionTokens = client[canonicalForm: "connection"].filter { !$0.utf8.elementsEqualIgnoringASCIICase("keep-alive".utf8) && !$0.utf8.elementsEqualIgnoringASCIICase("close".utf8) }
         var sawContentType = false
         for (name, value) in client {
-            let lower = name.lowercased()
-            if notForwardedUpstream.contains(lower) || ClientCredential.headerNames.contains(lower) || planNames.contains(lower)
-                || connectionTokens.contains(lower)
+            let bytes = name.utf8
+            if notForwardedUpstream.contains(where: { bytes.elementsEqualIgnoringASCIICase($0.utf8) })
+                || ClientCredential.headerNames.contains(where: { bytes.elementsEqualIgnoringASCIICase($0.utf8) })
+                || plan.headers.contains(where: { bytes.elementsEqualIgnoringASCIICase($0.name.utf8) })
+                || connectionTokens.contains(where: { bytes.elementsEqualIgnoringASCIICase($0.utf8) })
             {
                 continue
             }
-            if lower == "content-type" { sawContentType = true }
+            if bytes.elementsEqualIgnoringASCIICase("content-type".utf8) { sawContentType = true }
             headers.add(name: name, value: value)
         }
         if !sawContentType && contentLength > 0 { headers.add(name: "Content-Type", value: "application/json") }
@@ -46,9 +48,13 @@ enum ForwardedHeaders {
         headers.reserveCapacity(upstream.headers.count + 3)
         var isEventStream = false
         for (name, value) in upstream.headers {
-            let lower = name.lowercased()
-            if notForwardedDownstream.contains(lower) { continue }
-            if lower == "content-type" && value.lowercased().hasPrefix("text/event-stream") { isEventStream = true }
+            let bytes = name.utf8
+            if notForwardedDownstream.contains(where: { bytes.elementsEqualIgnoringASCIICase($0.utf8) }) { continue }
+            if bytes.elementsEqualIgnoringASCIICase("content-type".utf8)
+                && value.utf8.prefix(17).elementsEqualIgnoringASCIICase("text/event-stream".utf8)
+            {
+                isEventStream = true
+            }
             headers.add(name: name, value: value)
         }
         if isEventStream {
@@ -57,5 +63,22 @@ enum ForwardedHeaders {
         }
         if !keepAlive { headers.add(name: "Connection", value: "close") }
         return (HTTPResponseHead(version: clientVersion, status: upstream.status, headers: headers), isEventStream)
+    }
+}
+
+extension Sequence where Element == UInt8 {
+    /// ASCII case-insensitive equality, without allocating lowercased copies.
+    func elementsEqualIgnoringASCIICase<Other: Sequence<UInt8>>(_ other: Other) -> Bool {
+        var mine = makeIterator()
+        var theirs = other.makeIterator()
+        while true {
+            switch (mine.next(), theirs.next()) {
+            case (nil, nil): return true
+            case (let a?, let b?):
+                if a != b && (a | 0x20) != (b | 0x20) { return false }
+                if a != b && !((a | 0x20) >= UInt8(ascii: "a") && (a | 0x20) <= UInt8(ascii: "z")) { return false }
+            default: return false
+            }
+        }
     }
 }

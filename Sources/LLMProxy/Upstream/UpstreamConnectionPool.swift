@@ -110,7 +110,9 @@ final class UpstreamConnectionPool {
                         let serverName = host.isIPAddress ? nil : host
                         try sync.addHandler(NIOSSLClientHandler(context: sslContext, serverHostname: serverName))
                     }
-                    try sync.addHTTPClientHandlers()
+                    // Header values were validated where they came from: NIO's parser
+                    // for client headers, config validation for provider headers.
+                    try sync.addHTTPClientHandlers(enableOutboundHeaderValidation: false)
                     try sync.addHandler(UpstreamConnection(id: id, poolKey: key))
                 }
             }
@@ -169,6 +171,6 @@ final class TLSContextCache: Sendable {
 
 extension String {
     var isIPAddress: Bool {
-        contains(":") || (split(separator: ".").count == 4 && allSatisfy { $0 == "." || $0.isNumber })
+        utf8.contains(UInt8(ascii: ":")) || (split(separator: ".").count == 4 && allSatisfy { $0 == "." || $0.isNumber })
     }
 }
