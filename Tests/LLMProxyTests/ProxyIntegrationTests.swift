@@ -320,3 +320,29 @@ func unusedPort() async throws -> Int {
     await upstream.stop()
     return port
 }
+
+@Suite(.serialized) struct PipeliningTests {
+    @Test func pipelinedRequestsAreAnsweredInOrder() async throws {
+        let upstream = try await MockUpstream { request in
+            // The first answer is the slowest: order must still hold.
+            request.bodyText.contains("one") ? .stream(chunks: ["data: one\n\n", "data: [DONE]\n\n"], interval: .milliseconds(150), cut: false)
+                : .json(request.bodyText.contains("two") ? #"{"n":"two"}"# : #"{"n":"three"}"#)
+        }
+        let gateway = try await GatewayHarness.start(yaml: providersYAML([("a", upstream.baseURL, 1)]))
+        var wire = ""
+        for (index, word) in ["one", "two", "three"].enumerated() {
+            let body = #"{"model":"m","messages":[{"role":"user","content":"\#(word)"}]}"#
+            wire += "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer sk-test\r\nContent-Length: \(body.utf8.count)\r\n"
+            wire += index == 2 ? "Connection: close\r\n\r\n" : "\r\n"
+            wire += body
+        }
+        let reply = String(decoding: try await TestClient.raw(port: gateway.port, bytes: Array(wire.utf8)), as: UTF8.self)
+        let one = try #require(reply.range(of: "data: one"))
+        let two = try #require(reply.range(of: #"{"n":"two"}"#))
+        let three = try #require(reply.range(of: #"{"n":"three"}"#))
+        #expect(one.lowerBound < two.lowerBound && two.lowerBound < three.lowerBound)
+        #expect(reply.components(separatedBy: "HTTP/1.1 200").count == 4)
+        await gateway.stop()
+        await upstream.stop()
+    }
+}

@@ -79,8 +79,9 @@ public final class Gateway: Sendable {
                     try sync.addHandler(IdleStateHandler(readTimeout: idle))
                     // Response headers come from NIO's parser (upstream) or from the
                     // gateway itself, so they need no second validation.
+                    // GatewayHandler orders pipelined requests itself (see there).
                     try sync.configureHTTPServerPipeline(
-                        withPipeliningAssistance: true, withErrorHandling: true, withOutboundHeaderValidation: false)
+                        withPipeliningAssistance: false, withErrorHandling: true, withOutboundHeaderValidation: false)
                     try sync.addHandler(GatewayHandler(loop: context, gateway: state))
                 }
             }

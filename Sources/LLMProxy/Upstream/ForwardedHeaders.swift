@@ -26,9 +26,10 @@ enum ForwardedHeaders {
         var sawContentType = false
         for (name, value) in client {
             let bytes = name.utf8
-            if notForwardedUpstream.contains(where: { bytes.elementsEqualIgnoringASCIICase($0.utf8) })
-                || ClientCredential.headerNames.contains(where: { bytes.elementsEqualIgnoringASCIICase($0.utf8) })
-                || plan.headers.contains(where: { bytes.elementsEqualIgnoringASCIICase($0.name.utf8) })
+            let count = bytes.count
+            if notForwardedUpstream.contains(where: { $0.utf8.count == count && bytes.elementsEqualIgnoringASCIICase($0.utf8) })
+                || ClientCredential.headerNames.contains(where: { $0.utf8.count == count && bytes.elementsEqualIgnoringASCIICase($0.utf8) })
+                || plan.headers.contains(where: { $0.name.utf8.count == count && bytes.elementsEqualIgnoringASCIICase($0.name.utf8) })
                 || connectionTokens.contains(where: { bytes.elementsEqualIgnoringASCIICase($0.utf8) })
             {
                 continue
@@ -49,7 +50,8 @@ enum ForwardedHeaders {
         var isEventStream = false
         for (name, value) in upstream.headers {
             let bytes = name.utf8
-            if notForwardedDownstream.contains(where: { bytes.elementsEqualIgnoringASCIICase($0.utf8) }) { continue }
+            let count = bytes.count
+            if notForwardedDownstream.contains(where: { $0.utf8.count == count && bytes.elementsEqualIgnoringASCIICase($0.utf8) }) { continue }
             if bytes.elementsEqualIgnoringASCIICase("content-type".utf8)
                 && value.utf8.prefix(17).elementsEqualIgnoringASCIICase("text/event-stream".utf8)
             {
