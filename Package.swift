@@ -52,6 +52,8 @@ let package = Package(
             name: "LLMProxyTests",
             dependencies: [
                 "LLMProxy",
+                // Built with the tests, so the signal and reload tests can spawn it.
+                "llm-proxy",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

@@ -41,14 +41,20 @@ enum TestClient {
             if !allHeaders.contains(name: "content-type") { allHeaders.add(name: "Content-Type", value: "application/json") }
         }
         let promise = group.next().makePromise(of: TestResponse.self)
-        let channel = try await ClientBootstrap(group: group)
-            .channelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHTTPClientHandlers()
-                    try channel.pipeline.syncOperations.addHandler(CollectingHandler(promise: promise))
+        let channel: any Channel
+        do {
+            channel = try await ClientBootstrap(group: group)
+                .channelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addHTTPClientHandlers()
+                        try channel.pipeline.syncOperations.addHandler(CollectingHandler(promise: promise))
+                    }
                 }
-            }
-            .connect(host: "127.0.0.1", port: port).get()
+                .connect(host: "127.0.0.1", port: port).get()
+        } catch {
+            promise.fail(error)
+            throw error
+        }
         let head = HTTPRequestHead(version: .http1_1, method: method, uri: path, headers: allHeaders)
         channel.write(HTTPClientRequestPart.head(head), promise: nil)
         if let body { channel.write(HTTPClientRequestPart.body(.byteBuffer(ByteBuffer(string: body))), promise: nil) }
@@ -72,13 +78,19 @@ enum TestClient {
     /// Sends raw bytes and returns what comes back until the server closes or `timeout`.
     static func raw(port: Int, bytes: [UInt8], timeout: TimeAmount = .seconds(3), closeAfterSend: Bool = false) async throws -> [UInt8] {
         let promise = group.next().makePromise(of: [UInt8].self)
-        let channel = try await ClientBootstrap(group: group)
-            .channelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(RawCollector(promise: promise))
+        let channel: any Channel
+        do {
+            channel = try await ClientBootstrap(group: group)
+                .channelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addHandler(RawCollector(promise: promise))
+                    }
                 }
-            }
-            .connect(host: "127.0.0.1", port: port).get()
+                .connect(host: "127.0.0.1", port: port).get()
+        } catch {
+            promise.fail(error)
+            throw error
+        }
         try await channel.writeAndFlush(ByteBuffer(bytes: bytes)).get()
         if closeAfterSend { try? await channel.close().get() }
         let timer = channel.eventLoop.scheduleTask(in: timeout) { channel.close(promise: nil) }
