@@ -1,0 +1,65 @@
+import Foundation
+import Testing
+
+/// The real `openai` (AzureOpenAI and OpenAI clients) and `google-genai`
+/// Python SDKs against the gateway. `.ci/run` creates `.venv-sdk` with them;
+/// without it the test is skipped, which the run's output shows.
+@Suite(.serialized) struct SDKEndToEndTests {
+    static let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    static let python = packageRoot.appendingPathComponent(".venv-sdk/bin/python")
+
+    @Test(.enabled(if: FileManager.default.fileExists(atPath: python.path), "needs .venv-sdk (created by .ci/run)"))
+    func openAIAndGenAISDKsWorkUnchanged() async throws {
+        let upstream = try await MockUpstream { request in
+            if request.uri.contains("streamGenerateContent") {
+                return .stream(chunks: [
+                    "data: {\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"hello \"}],\"role\":\"model\"}}]}\r\n\r\n",
+                    "data: {\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"from gemini\"}],\"role\":\"model\"},\"finishReason\":\"STOP\"}]}\r\n\r\n",
+                ], interval: .milliseconds(5), cut: false)
+            }
+            if request.uri.contains("generateContent") {
+                return .json(#"{"candidates":[{"content":{"parts":[{"text":"hello from gemini"}],"role":"model"},"finishReason":"STOP"}],"usageMetadata":{"promptTokenCount":1,"candidatesTokenCount":3,"totalTokenCount":4}}"#)
+            }
+            return .stream(chunks: ["data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"cut\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"partial\"},\"finish_reason\":null}]}\n\n"],
+                           interval: .milliseconds(5), cut: true)
+        }
+        let gateway = try await GatewayHarness.start(yaml: """
+            provider_suffix: Proxy
+            providers:
+              - name: mock
+                type: mock
+                model_mapping: {demo: demo}
+              - name: gemini
+                type: gemini
+                api_base: \(upstream.baseURL)/v1beta/openai
+                api_key: AIzaUpstream
+                model_mapping: {gemini-test: gemini-2.5-flash}
+              - name: cutting
+                api_base: \(upstream.baseURL)/v1
+                api_key: sk-up
+                model_mapping: {cut: cut}
+            master_keys: [{name: sdk, key: sk-sdk}]
+            health_check: {enabled: false}
+            """)
+        let process = Process()
+        process.executableURL = Self.python
+        process.arguments = [Self.packageRoot.appendingPathComponent("Tests/sdk/sdk_e2e.py").path]
+        var environment = ProcessInfo.processInfo.environment
+        environment["GATEWAY_URL"] = "http://127.0.0.1:\(gateway.port)"
+        environment["GATEWAY_KEY"] = "sk-sdk"
+        process.environment = environment
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = output
+        try process.run()
+        let data = output.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        let text = String(decoding: data, as: UTF8.self)
+        print(text)
+        #expect(process.terminationStatus == 0, "\(text)")
+        #expect(text.contains("ALL OK"))
+        #expect(!text.contains("skip google-genai"))
+        await gateway.stop()
+        await upstream.stop()
+    }
+}

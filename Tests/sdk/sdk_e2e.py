@@ -1,0 +1,73 @@
+"""End-to-end checks with the real SDKs against a running gateway.
+
+Run by Tests/LLMProxyTests/SDKEndToEndTests.swift, which starts the gateway
+and its mock upstreams; `.ci/run` creates the virtualenv with the SDKs.
+Environment: GATEWAY_URL (http://127.0.0.1:PORT), GATEWAY_KEY.
+"""
+import os
+import sys
+
+import openai
+from openai import AzureOpenAI, OpenAI
+
+URL = os.environ["GATEWAY_URL"]
+KEY = os.environ["GATEWAY_KEY"]
+failures = []
+
+
+def check(name, condition, detail=""):
+    print(("ok   " if condition else "FAIL ") + name + (f": {detail}" if detail and not condition else ""))
+    if not condition:
+        failures.append(name)
+
+
+# AzureOpenAI against the Azure-style inbound path; the deployment is the model.
+azure = AzureOpenAI(azure_endpoint=URL, api_key=KEY, api_version="2024-06-01", max_retries=0)
+reply = azure.chat.completions.create(model="demo", messages=[{"role": "user", "content": "hello azure"}])
+check("azure chat", reply.choices[0].message.content == "hello azure", repr(reply))
+check("azure usage", reply.usage is not None and reply.usage.total_tokens > 0, repr(reply.usage))
+parts = []
+for chunk in azure.chat.completions.create(model="demo", stream=True, messages=[{"role": "user", "content": "one two three four"}]):
+    if chunk.choices and chunk.choices[0].delta.content:
+        parts.append(chunk.choices[0].delta.content)
+check("azure stream", "".join(parts) == "one two three four", repr(parts))
+embedding = azure.embeddings.create(model="demo", input="vector")
+check("azure embeddings", len(embedding.data[0].embedding) == 8, repr(embedding))
+
+# The plain OpenAI client and the OpenAI error classes.
+client = OpenAI(base_url=URL + "/v1", api_key=KEY, max_retries=0)
+reply = client.chat.completions.create(model="Proxy/demo", messages=[{"role": "user", "content": "hi"}])
+check("openai chat with suffix", reply.choices[0].message.content == "hi", repr(reply))
+check("openai models", "demo" in [m.id for m in client.models.list()])
+try:
+    OpenAI(base_url=URL + "/v1", api_key="sk-wrong", max_retries=0).chat.completions.create(model="demo", messages=[])
+    check("wrong key raises AuthenticationError", False)
+except openai.AuthenticationError as error:
+    check("wrong key raises AuthenticationError", error.code == "invalid_api_key", repr(error))
+try:
+    client.chat.completions.create(model="no-such-model", messages=[])
+    check("unknown model raises NotFoundError", False)
+except openai.NotFoundError as error:
+    check("unknown model raises NotFoundError", error.code == "model_not_found", repr(error))
+try:
+    for _ in client.chat.completions.create(model="cut", stream=True, messages=[{"role": "user", "content": "x"}]):
+        pass
+    check("cut stream raises APIError", False)
+except openai.APIError as error:
+    check("cut stream raises APIError", "ended early" in str(error.message), repr(error))
+
+# google-genai against the Gemini-native path.
+try:
+    from google import genai
+    from google.genai import types
+
+    gemini = genai.Client(api_key=KEY, http_options=types.HttpOptions(base_url=URL))
+    response = gemini.models.generate_content(model="gemini-test", contents="hi")
+    check("genai generate_content", response.text == "hello from gemini", repr(response))
+    text = "".join(chunk.text or "" for chunk in gemini.models.generate_content_stream(model="gemini-test", contents="hi"))
+    check("genai stream", text == "hello from gemini", repr(text))
+except ImportError:
+    print("skip google-genai: not installed")
+
+print(f"{len(failures)} failed" if failures else "ALL OK")
+sys.exit(1 if failures else 0)
