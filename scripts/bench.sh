@@ -40,7 +40,7 @@ GATEWAY=.build/release/llm-proxy
 
 WORK=$(mktemp -d /tmp/llm-proxy-bench.XXXXXX)
 mkdir -p "$(dirname "$JSON_OUT")"
-UP_PORT=19101; NGINX_PORT=19102; GW_PORT=19103
+UP_PORT=19101; NGINX_PORT=19102; GW_PORT=19103; STREAM_PORT=19104; IDLE_PORT=19105
 PIDS=()
 cleanup() {
   for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
@@ -105,6 +105,16 @@ providers:
     model_mapping:
       gpt-4o: gpt-4o-2024-08-06
       "claude-(.*)": "anthropic.claude-\$1"
+  - name: streamer
+    type: openai
+    api_base: http://127.0.0.1:$STREAM_PORT/v1
+    api_key: sk-upstream
+    model_mapping: {stream-model: gpt-4o}
+  - name: idle-streamer
+    type: openai
+    api_base: http://127.0.0.1:$IDLE_PORT/v1
+    api_key: sk-upstream
+    model_mapping: {idle-model: gpt-4o}
 master_keys:
   - {name: Bench, key: sk-bench}
 EOF
@@ -116,12 +126,26 @@ wrk.headers["Authorization"] = "Bearer sk-bench"
 EOF
 
 "$NGINX" -p "$WORK/up" -c "$WORK/up/nginx.conf" -e "$WORK/up/error.log"
+ulimit -n 65536 2>/dev/null || true
+# Streaming upstreams (core 1): 50 events 20 ms apart; and a slow one for held streams.
+taskset -c 1 python3 scripts/bench_streams.py upstream "$STREAM_PORT" 50 20 &
+PIDS+=($!)
+taskset -c 1 python3 scripts/bench_streams.py upstream "$IDLE_PORT" 2 4000 &
+PIDS+=($!)
+START_NS=$(date +%s%N)
 taskset -c 0 "$NGINX" -p "$WORK/proxy" -c "$WORK/proxy/nginx.conf" -e "$WORK/proxy/error.log"
 LOG_LEVEL=error taskset -c 0 "$GATEWAY" serve --config "$WORK/gateway.yaml" >"$WORK/gateway.log" 2>&1 &
 PIDS+=($!)
 GW_PID=$!
+for _ in $(seq 1 2000); do
+  curl -fs "http://127.0.0.1:$GW_PORT/health" >/dev/null 2>&1 && break
+  sleep 0.005
+done
+STARTUP_MS=$(( ($(date +%s%N) - START_NS) / 1000000 ))
+sleep 0.5
+IDLE_RSS_KB=$(awk '/VmRSS/ {print $2}' "/proc/$GW_PID/status")
 for _ in $(seq 1 100); do
-  curl -fs "http://127.0.0.1:$GW_PORT/health" >/dev/null 2>&1 && curl -fs -o /dev/null "http://127.0.0.1:$NGINX_PORT/" -d x && break
+  curl -fs -o /dev/null "http://127.0.0.1:$NGINX_PORT/" -d x && break
   sleep 0.05
 done
 NGINX_WORKER=$(pgrep -P "$(cat "$WORK/proxy/nginx.pid")" | head -1)
@@ -183,6 +207,17 @@ NGINX_ADDED=$(awk -v a="$NGINX1_P50" -v b="$DIRECT_P50" 'BEGIN{printf "%.3f", a-
 GW_ADDED=$(awk -v a="$GW1_P50" -v b="$DIRECT_P50" 'BEGIN{printf "%.3f", a-b}')
 RSS_KB=$(awk '/VmHWM/ {print $2}' "/proc/$GW_PID/status")
 
+echo "== streaming: 200 concurrent streams of 50 chunks, direct then through llm-proxy"
+STREAM_DIRECT=$(taskset -c 1 python3 scripts/bench_streams.py client "http://127.0.0.1:$STREAM_PORT/v1/chat/completions" 200 sk-bench gpt-4o)
+STREAM_GW=$(taskset -c 1 python3 scripts/bench_streams.py client "http://127.0.0.1:$GW_PORT/v1/chat/completions" 200 sk-bench stream-model)
+echo "   direct:    $STREAM_DIRECT"
+echo "   llm-proxy: $STREAM_GW"
+
+echo "== held streams: 10000 concurrent streams through one event loop (each held ~8 s)"
+HELD=$(taskset -c 1 python3 scripts/bench_streams.py client "http://127.0.0.1:$GW_PORT/v1/chat/completions" 10000 sk-bench idle-model)
+HELD_PEAK_KB=$(awk '/VmHWM/ {print $2}' "/proc/$GW_PID/status")
+echo "   $HELD"
+
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN{ if (b>0) printf "%.2f", a/b; else print "n/a"}'; }
 CPU_RATIO=$(ratio "${CPU[gateway]}" "${CPU[nginx]}")
 RPS_RATIO=$(ratio "${RPS[gateway]}" "${RPS[nginx]}")
@@ -197,13 +232,20 @@ echo "added latency at 1 connection: nginx ${NGINX_ADDED} ms, llm-proxy ${GW_ADD
 echo "ratio cpu_per_request llm-proxy/nginx = ${CPU_RATIO}x   (issue 3 bar <= 3x; target <= 2x, aim 1.5x)"
 echo "ratio requests_per_second llm-proxy/nginx = ${RPS_RATIO}x   (target >= 0.6x)"
 echo "ratio added_latency llm-proxy/nginx = ${ADDED_RATIO}x   (target <= 1.5x)"
-echo "llm-proxy peak RSS: $((RSS_KB / 1024)) MB"
+echo "llm-proxy peak RSS after the 64-connection runs: $((RSS_KB / 1024)) MB (target < 100 MB)"
+echo "llm-proxy peak RSS after 10000 held streams: $((HELD_PEAK_KB / 1024)) MB (target < 100 MB)"
+echo "llm-proxy idle RSS: $((IDLE_RSS_KB / 1024)) MB (target < 30 MB); startup to /health 200: ${STARTUP_MS} ms (target < 100 ms)"
+D_TTFB=$(echo "$STREAM_DIRECT" | python3 -c 'import json,sys; print(json.load(sys.stdin)["ttfb_p50_ms"])')
+G_TTFB=$(echo "$STREAM_GW" | python3 -c 'import json,sys; print(json.load(sys.stdin)["ttfb_p50_ms"])')
+echo "streaming TTFB p50: direct ${D_TTFB} ms, llm-proxy ${G_TTFB} ms (target: within 1 ms)"
 
 cat > "$JSON_OUT" <<EOF
 {"duration_seconds": $DURATION, "connections": $CONNECTIONS,
  "nginx": {"rps": ${RPS[nginx]}, "p50_ms": ${P50[nginx]}, "p99_ms": ${P99[nginx]}, "cpu_us_per_request": ${CPU[nginx]}, "added_latency_ms": $NGINX_ADDED},
  "llm_proxy": {"rps": ${RPS[gateway]}, "p50_ms": ${P50[gateway]}, "p99_ms": ${P99[gateway]}, "cpu_us_per_request": ${CPU[gateway]}, "added_latency_ms": $GW_ADDED, "peak_rss_kb": $RSS_KB},
  "direct_p50_ms": $DIRECT_P50,
+ "startup_ms": $STARTUP_MS, "idle_rss_kb": $IDLE_RSS_KB, "held_streams_peak_rss_kb": $HELD_PEAK_KB,
+ "streams_direct": $STREAM_DIRECT, "streams_llm_proxy": $STREAM_GW, "held_streams": $HELD,
  "ratios": {"cpu_per_request": $CPU_RATIO, "rps": $RPS_RATIO, "added_latency": $ADDED_RATIO}}
 EOF
 echo "results: $JSON_OUT"

@@ -101,6 +101,31 @@ final class LoopMetrics {
         }
     }
 
+    /// The handles of one (endpoint, model, provider) series.
+    func series(endpoint: String, model: String, provider: String) -> RequestSeries {
+        let registry = metrics.registry
+        return RequestSeries(
+            endpoint: endpoint, model: model, provider: provider, registry: registry,
+            duration: cached(&durations, DurationLabels(endpoint: endpoint, model: model, provider: provider)) {
+                registry.makeValueHistogram(
+                    name: "llm_proxy_request_duration_seconds", labels: [("endpoint", endpoint), ("model", model), ("provider", provider)],
+                    buckets: GatewayMetrics.durationBuckets)
+            },
+            firstByte: cached(&firstBytes, ModelProvider(model: model, provider: provider)) {
+                registry.makeValueHistogram(
+                    name: "llm_proxy_time_to_first_byte_seconds", labels: [("model", model), ("provider", provider)],
+                    buckets: GatewayMetrics.durationBuckets)
+            })
+    }
+
+    func requestFinished(series: RequestSeries, status: Int, seconds: Double, firstByteSeconds: Double?, usage: UsageObserver.Usage?) {
+        metrics.activeRequests.decrement()
+        series.counter(status: status).increment()
+        series.duration.record(seconds)
+        if let firstByteSeconds { series.firstByte.record(firstByteSeconds) }
+        if let usage { series.count(usage) }
+    }
+
     func tokens(model: String, provider: String, usage: UsageObserver.Usage) {
         let registry = metrics.registry
         for (type, value) in [("prompt_tokens", usage.prompt), ("completion_tokens", usage.completion), ("total_tokens", usage.total)] where value > 0 {
@@ -126,5 +151,46 @@ final class LoopMetrics {
         let value = make()
         table[key] = value
         return value
+    }
+}
+
+/// One (endpoint, model, provider) series' metric handles, held by the
+/// loop's route cache.
+final class RequestSeries {
+    let endpoint: String
+    let model: String
+    let provider: String
+    let duration: ValueHistogram
+    let firstByte: ValueHistogram
+    private let registry: PrometheusCollectorRegistry
+    private var counters: [Int: Counter] = [:]
+    private var tokenCounters: [Counter]?
+
+    init(endpoint: String, model: String, provider: String, registry: PrometheusCollectorRegistry, duration: ValueHistogram, firstByte: ValueHistogram) {
+        self.endpoint = endpoint
+        self.model = model
+        self.provider = provider
+        self.registry = registry
+        self.duration = duration
+        self.firstByte = firstByte
+    }
+
+    func counter(status: Int) -> Counter {
+        if let counter = counters[status] { return counter }
+        let counter = registry.makeCounter(name: "llm_proxy_requests_total", labels: [
+            ("endpoint", endpoint), ("model", model), ("provider", provider), ("status_code", String(status)),
+        ])
+        counters[status] = counter
+        return counter
+    }
+
+    func count(_ usage: UsageObserver.Usage) {
+        let counters = tokenCounters ?? ["prompt_tokens", "completion_tokens", "total_tokens"].map { type in
+            registry.makeCounter(name: "llm_proxy_tokens_total", labels: [("model", model), ("provider", provider), ("token_type", type)])
+        }
+        tokenCounters = counters
+        if usage.prompt > 0 { counters[0].increment(by: Int64(usage.prompt)) }
+        if usage.completion > 0 { counters[1].increment(by: Int64(usage.completion)) }
+        if usage.total > 0 { counters[2].increment(by: Int64(usage.total)) }
     }
 }

@@ -16,6 +16,8 @@ struct RequestRecord {
     var firstByte: NIODeadline?
     var usage: UsageObserver.Usage?
     var retries = 0
+    /// The metric handles, once a provider was chosen.
+    var series: RequestSeries?
 
     init(requestID: String, method: String, path: String, start: NIODeadline = .now()) {
         self.requestID = requestID

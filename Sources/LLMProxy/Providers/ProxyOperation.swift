@@ -26,6 +26,16 @@ public enum ProxyOperation: Sendable, Equatable {
         }
     }
 
+    /// A small number per operation, for keys that must not hash strings.
+    var index: Int {
+        switch self {
+        case .chatCompletions: return 0
+        case .completions: return 1
+        case .embeddings: return 2
+        case .geminiGenerateContent(let stream): return stream ? 4 : 3
+        }
+    }
+
     /// OpenAI-format streams end with `data: [DONE]`; a stream without it was cut.
     var streamEndsWithDone: Bool {
         if case .geminiGenerateContent = self { return false }

@@ -318,7 +318,8 @@ final class GatewayHandler: ChannelDuplexHandler, RemovableChannelHandler {
             sendError(.modelNotAllowed(model))
             return
         }
-        guard var route = loop.resolve(model, in: snapshot) else {
+        let routeEntry = loop.resolve(model, in: snapshot)
+        guard var route = routeEntry.route else {
             sendError(.modelNotFound(model))
             return
         }
@@ -334,7 +335,7 @@ final class GatewayHandler: ChannelDuplexHandler, RemovableChannelHandler {
         let proxied = ProxiedRequest(
             operation: operation, head: request.head, query: request.query, body: request.body,
             modelField: pathModel == nil || operation.modelInBody ? field : nil,
-            model: model, route: route, snapshot: snapshot, limiter: request.limiter,
+            model: model, route: route, routeEntry: routeEntry, snapshot: snapshot, limiter: request.limiter,
             requestID: record?.requestID ?? "")
         let exchange = ProxyExchange(handler: self, loop: loop, request: proxied)
         state = .exchanging(exchange)
@@ -354,10 +355,11 @@ final class GatewayHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     /// The exchange reports what the access log and metrics need.
-    func noteUpstream(provider: String, retries: Int, usage: UsageObserver.Usage?) {
+    func noteUpstream(provider: String, retries: Int, usage: UsageObserver.Usage?, series: RequestSeries?) {
         record?.provider = provider
         record?.retries = retries
         record?.usage = usage
+        record?.series = series
     }
 
     func writeResponseBody(_ buffer: ByteBuffer) {
@@ -382,7 +384,11 @@ final class GatewayHandler: ChannelDuplexHandler, RemovableChannelHandler {
         if finished.endpoint != "other" || finished.status != 0 {
             finished.log(to: loop.logger, end: end)
         }
-        if GatewayRoute.isAPIEndpoint(finished.endpoint) {
+        if let series = finished.series {
+            loop.metrics.requestFinished(
+                series: series, status: finished.status, seconds: finished.seconds(until: end),
+                firstByteSeconds: finished.firstByte.map { finished.seconds(until: $0) }, usage: finished.usage)
+        } else if GatewayRoute.isAPIEndpoint(finished.endpoint) {
             loop.metrics.requestFinished(
                 endpoint: finished.endpoint, model: finished.model, provider: finished.provider, status: finished.status,
                 seconds: finished.seconds(until: end),

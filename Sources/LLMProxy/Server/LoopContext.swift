@@ -16,7 +16,7 @@ final class LoopContext {
     /// Provider health as last published to this loop, by provider index.
     private(set) var providerUp: [Bool]
     private var balancers: [[Int]: SmoothWeightedRoundRobin] = [:]
-    private var routeCache: [String: ModelRoute?] = [:]
+    private var routeCache: [String: RouteEntry] = [:]
     private static let routeCacheLimit = 4096
     /// Live-traffic outcomes go to the shared health board (passive checks).
     private let healthReporter: (@Sendable (_ provider: String, _ failure: String?) -> Void)?
@@ -89,14 +89,15 @@ final class LoopContext {
     }
 
     /// Resolves on `config`, memoised: regular-expression keys are matched
-    /// once per distinct model name, not once per request.
-    func resolve(_ model: String, in snapshot: RuntimeConfig) -> ModelRoute? {
-        guard snapshot === config else { return snapshot.router.resolve(normalized: model) }
+    /// once per distinct model name, not once per request, and the entry
+    /// carries the model's metric handles.
+    func resolve(_ model: String, in snapshot: RuntimeConfig) -> RouteEntry {
+        guard snapshot === config else { return RouteEntry(model: model, route: snapshot.router.resolve(normalized: model)) }
         if let cached = routeCache[model] { return cached }
-        let route = snapshot.router.resolve(normalized: model)
+        let entry = RouteEntry(model: model, route: snapshot.router.resolve(normalized: model))
         if routeCache.count >= Self.routeCacheLimit { routeCache.removeAll(keepingCapacity: true) }
-        routeCache[model] = route
-        return route
+        routeCache[model] = entry
+        return entry
     }
 
     /// The next candidate (an index into `route.candidates`) by smooth
@@ -114,5 +115,27 @@ final class LoopContext {
         logger.warning("every candidate provider is down; trying one anyway (fail open)",
                        metadata: ["provider": "\(snapshot.providers[candidates[pick].providerIndex].name)"])
         return pick
+    }
+}
+
+/// A resolved model on one loop: its candidates and its request-metric
+/// series per endpoint and provider, so a request reaches its counters
+/// without hashing label strings.
+final class RouteEntry {
+    let model: String
+    let route: ModelRoute?
+    private var series: [Int: RequestSeries] = [:]
+
+    init(model: String, route: ModelRoute?) {
+        self.model = model
+        self.route = route
+    }
+
+    func series(endpoint: String, endpointIndex: Int, providerIndex: Int, provider: String, metrics: LoopMetrics) -> RequestSeries {
+        let key = endpointIndex << 32 | providerIndex
+        if let existing = series[key] { return existing }
+        let created = metrics.series(endpoint: endpoint, model: model, provider: provider)
+        series[key] = created
+        return created
     }
 }

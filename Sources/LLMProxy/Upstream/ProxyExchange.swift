@@ -13,6 +13,7 @@ struct ProxiedRequest {
     /// The client's model after suffix stripping.
     var model: String
     var route: ModelRoute
+    var routeEntry: RouteEntry
     var snapshot: RuntimeConfig
     var limiter: KeyRateLimiter?
     var requestID: String
@@ -48,6 +49,7 @@ final class ProxyExchange: UpstreamResponseDelegate {
     private var deadline: Scheduled<Void>?
     private var upstreamRequest: (head: HTTPRequestHead, body: ByteBuffer, key: UpstreamPoolKey)?
     private(set) var providerName: String?
+    private var providerIndex: Int?
     private(set) var retries = 0
     private var usage = UsageObserver()
     private var observeUsage = false
@@ -102,6 +104,7 @@ final class ProxyExchange: UpstreamResponseDelegate {
         let candidate = request.route.candidates[candidateIndex]
         let provider = request.snapshot.providers[candidate.providerIndex]
         providerName = provider.name
+        providerIndex = candidate.providerIndex
         guard provider.type != .mock, let endpoint = provider.endpoint else {
             answerFromMock(upstreamModel: candidate.upstreamModel)
             return
@@ -329,7 +332,12 @@ final class ProxyExchange: UpstreamResponseDelegate {
         deadline?.cancel()
         deadline = nil
         if let total = usage.usage?.total { request.limiter?.charge(tokens: total) }
-        handler.noteUpstream(provider: providerName ?? "", retries: retries, usage: usage.usage)
+        let series = providerIndex.map { index in
+            request.routeEntry.series(
+                endpoint: request.operation.endpointLabel, endpointIndex: request.operation.index, providerIndex: index,
+                provider: providerName ?? "", metrics: loop.metrics)
+        }
+        handler.noteUpstream(provider: providerName ?? "", retries: retries, usage: usage.usage, series: series)
     }
 
     /// The body with the `model` value's bytes replaced by `model` as a JSON
