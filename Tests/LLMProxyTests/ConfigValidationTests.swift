@@ -140,6 +140,14 @@ import Testing
         #expect(found.count == 1 && found[0].line == 4 && found[0].message.contains("NOPE_KEY"))
     }
 
+    @Test func emptyKeyFromAnUnsetVariableIsADeclaredEmptyKey() throws {
+        let yaml = "providers:\n  - name: vllm\n    api_base: http://x\n    api_key: ${VLLM_KEY:-}\n  - name: az\n    type: azure\n    api_base: https://a\n    api_key: ${AZ_KEY:-}\n"
+        let found = errors(yaml)
+        #expect(found.count == 1 && found[0].line == 8 && found[0].message.contains("api_key is empty"))
+        let config = try ConfigLoader.load(text: yaml, file: "f", environment: ["AZ_KEY": "k"])
+        #expect(config.providers[0].apiKey == "" && config.providers[1].apiKey == "k")
+    }
+
     @Test func mockProvidersNeedNoBaseOrKey() throws {
         let config = try ConfigLoader.load(text: "providers:\n  - name: m\n    type: mock\n", file: "f", environment: [:])
         #expect(config.providers[0].type == .mock && config.providers[0].endpoint == nil)

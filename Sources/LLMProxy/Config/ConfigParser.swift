@@ -147,6 +147,11 @@ public struct ConfigParser {
                 report(n, "\(label): api_key is empty; only openai-type providers (e.g. a local vLLM) may declare api_key: \"\"")
             }
             apiKey = v
+        } else if fields["api_key"] == nil, let declared = declaredKeyNode(node, "api_key") {
+            // `api_key:` with no value, typically `${KEY:-}` with KEY unset: declared empty.
+            if type != .openai && type != .mock {
+                report(declared, "\(label): api_key is empty; only openai-type providers (e.g. a local vLLM) may declare api_key: \"\"")
+            }
         } else if fields["api_key"] == nil && type != .mock {
             report(node, "\(label) needs an 'api_key' (write api_key: \"\" for an openai-type server that takes none)")
         }
@@ -320,6 +325,12 @@ public struct ConfigParser {
             fields[key] = value
         }
         return fields
+    }
+
+    /// The key node of `key` when the mapping declares it, even with a null value.
+    private func declaredKeyNode(_ node: Node, _ key: String) -> Node? {
+        guard case .mapping(let map) = node else { return nil }
+        return map.first { $0.key.scalar?.string == key }?.key
     }
 
     private mutating func sequence(_ node: Node, _ what: String) -> [Node]? {
