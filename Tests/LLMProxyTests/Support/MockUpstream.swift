@@ -2,6 +2,7 @@ import Foundation
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import NIOSSL
 import Synchronization
 
 /// A request as the mock upstream received it.
@@ -41,7 +42,8 @@ final class MockUpstream: Sendable {
     private let state: UpstreamRecorder
 
     var port: Int { channel.localAddress!.port! }
-    var baseURL: String { "http://127.0.0.1:\(port)" }
+    private let usesTLS: Bool
+    var baseURL: String { "\(usesTLS ? "https" : "http")://127.0.0.1:\(port)" }
 
     var requests: [RecordedRequest] { state.counters.withLock { $0.requests } }
     var connectionsOpened: Int { state.counters.withLock { $0.connectionsOpened } }
@@ -49,7 +51,9 @@ final class MockUpstream: Sendable {
     /// Connections the gateway closed while a response was still owed or in progress.
     var closedWhileBusy: Int { state.counters.withLock { $0.closedWhileBusy } }
 
-    init(_ behavior: @escaping @Sendable (RecordedRequest) -> UpstreamBehavior = { _ in .okChat }) async throws {
+    /// `tls`: serve HTTPS with this context (a self-signed certificate in tests).
+    init(tls: NIOSSLContext? = nil, _ behavior: @escaping @Sendable (RecordedRequest) -> UpstreamBehavior = { _ in .okChat }) async throws {
+        usesTLS = tls != nil
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let state = UpstreamRecorder(behavior)
         self.group = group
@@ -59,6 +63,7 @@ final class MockUpstream: Sendable {
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     let id = state.nextConnectionID()
+                    if let tls { try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls)) }
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline()
                     try channel.pipeline.syncOperations.addHandler(
                         MockUpstreamHandler(connectionID: id, state: state))
