@@ -19,9 +19,12 @@ async def serve(port, chunks, interval):
             while True:
                 head = await reader.readuntil(b"\r\n\r\n")
                 length = 0
+                close = False
                 for line in head.split(b"\r\n"):
                     if line.lower().startswith(b"content-length:"):
                         length = int(line.split(b":")[1])
+                    if line.lower().replace(b" ", b"") == b"connection:close":
+                        close = True
                 if length:
                     await reader.readexactly(length)
                 writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n")
@@ -33,6 +36,8 @@ async def serve(port, chunks, interval):
                 done = b"data: [DONE]\n\n"
                 writer.write(b"%x\r\n%s\r\n0\r\n\r\n" % (len(done), done))
                 await writer.drain()
+                if close:
+                    break
         except (asyncio.IncompleteReadError, ConnectionError):
             pass
         finally:
@@ -60,6 +65,8 @@ async def one_stream(host, port, path, key, payload):
         if first is None:
             first = time.perf_counter() - start
         data += chunk
+        if data.endswith(b"0\r\n\r\n"):
+            break
     writer.close()
     return first, data.count(b"data: ") - 1, b"[DONE]" in data
 
