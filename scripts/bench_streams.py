@@ -78,13 +78,22 @@ async def client(url, streams, key, model):
     started = time.perf_counter()
     results = await asyncio.gather(*(one_stream(host, int(port), "/" + path, key, body(model)) for _ in range(streams)), return_exceptions=True)
     ok = [r for r in results if not isinstance(r, Exception) and r[2]]
+    kinds = {}
+    for r in results:
+        if isinstance(r, Exception):
+            kind = type(r).__name__
+        elif not r[2]:
+            kind = "no [DONE]"
+        else:
+            continue
+        kinds[kind] = kinds.get(kind, 0) + 1
     ttfb = sorted(r[0] for r in ok if r[0] is not None)
     print(json.dumps({
         "streams": streams, "completed": len(ok), "errors": len(results) - len(ok),
         "chunks_min": min((r[1] for r in ok), default=0), "chunks_max": max((r[1] for r in ok), default=0),
         "ttfb_p50_ms": round(statistics.median(ttfb) * 1000, 3) if ttfb else None,
         "ttfb_p99_ms": round(ttfb[int(len(ttfb) * 0.99) - 1] * 1000, 3) if ttfb else None,
-        "seconds": round(time.perf_counter() - started, 2),
+        "seconds": round(time.perf_counter() - started, 2), "error_kinds": kinds,
     }))
 
 

@@ -40,36 +40,17 @@ public final class GatewayMetrics: Sendable {
 /// label set and then only increments.
 final class LoopMetrics {
     private let metrics: GatewayMetrics
-    private var requestCounters: [RequestLabels: Counter] = [:]
-    private var durations: [DurationLabels: ValueHistogram] = [:]
-    private var firstBytes: [ModelProvider: ValueHistogram] = [:]
-    private var tokenCounters: [TokenLabels: Counter] = [:]
+    /// Series of requests that never reached a route entry (errors before a
+    /// provider was chosen); proxied requests carry theirs in the route cache.
+    private var seriesByLabels: [SeriesLabels: RequestSeries] = [:]
     private var rateLimited: [String: Counter] = [:]
     private var retries: [String: Counter] = [:]
     private static let cacheLimit = 10_000
 
-    struct RequestLabels: Hashable {
+    struct SeriesLabels: Hashable {
         var endpoint: String
         var model: String
         var provider: String
-        var status: Int
-    }
-
-    struct DurationLabels: Hashable {
-        var endpoint: String
-        var model: String
-        var provider: String
-    }
-
-    struct ModelProvider: Hashable {
-        var model: String
-        var provider: String
-    }
-
-    struct TokenLabels: Hashable {
-        var model: String
-        var provider: String
-        var type: String
     }
 
     init(metrics: GatewayMetrics) {
@@ -78,44 +59,18 @@ final class LoopMetrics {
 
     func requestStarted() { metrics.activeRequests.increment() }
 
-    func requestFinished(endpoint: String, model: String, provider: String, status: Int, seconds: Double, firstByteSeconds: Double?) {
-        metrics.activeRequests.decrement()
-        let registry = metrics.registry
-        let counterKey = RequestLabels(endpoint: endpoint, model: model, provider: provider, status: status)
-        cached(&requestCounters, counterKey) {
-            registry.makeCounter(name: "llm_proxy_requests_total", labels: [
-                ("endpoint", endpoint), ("model", model), ("provider", provider), ("status_code", String(status)),
-            ])
-        }.increment()
-        cached(&durations, DurationLabels(endpoint: endpoint, model: model, provider: provider)) {
-            registry.makeValueHistogram(
-                name: "llm_proxy_request_duration_seconds", labels: [("endpoint", endpoint), ("model", model), ("provider", provider)],
-                buckets: GatewayMetrics.durationBuckets)
-        }.record(seconds)
-        if let firstByteSeconds {
-            cached(&firstBytes, ModelProvider(model: model, provider: provider)) {
-                registry.makeValueHistogram(
-                    name: "llm_proxy_time_to_first_byte_seconds", labels: [("model", model), ("provider", provider)],
-                    buckets: GatewayMetrics.durationBuckets)
-            }.record(firstByteSeconds)
-        }
-    }
-
-    /// The handles of one (endpoint, model, provider) series.
+    /// The handles of one (endpoint, model, provider) series. The registry
+    /// returns the same metric objects for the same labels, so series made on
+    /// different loops or route entries count into one time series.
     func series(endpoint: String, model: String, provider: String) -> RequestSeries {
-        let registry = metrics.registry
-        return RequestSeries(
-            endpoint: endpoint, model: model, provider: provider, registry: registry,
-            duration: cached(&durations, DurationLabels(endpoint: endpoint, model: model, provider: provider)) {
-                registry.makeValueHistogram(
-                    name: "llm_proxy_request_duration_seconds", labels: [("endpoint", endpoint), ("model", model), ("provider", provider)],
-                    buckets: GatewayMetrics.durationBuckets)
-            },
-            firstByte: cached(&firstBytes, ModelProvider(model: model, provider: provider)) {
-                registry.makeValueHistogram(
-                    name: "llm_proxy_time_to_first_byte_seconds", labels: [("model", model), ("provider", provider)],
-                    buckets: GatewayMetrics.durationBuckets)
-            })
+        RequestSeries(
+            endpoint: endpoint, model: model, provider: provider, registry: metrics.registry,
+            duration: metrics.registry.makeValueHistogram(
+                name: "llm_proxy_request_duration_seconds", labels: [("endpoint", endpoint), ("model", model), ("provider", provider)],
+                buckets: GatewayMetrics.durationBuckets),
+            firstByte: metrics.registry.makeValueHistogram(
+                name: "llm_proxy_time_to_first_byte_seconds", labels: [("model", model), ("provider", provider)],
+                buckets: GatewayMetrics.durationBuckets))
     }
 
     func requestFinished(series: RequestSeries, status: Int, seconds: Double, firstByteSeconds: Double?, usage: UsageObserver.Usage?) {
@@ -126,13 +81,10 @@ final class LoopMetrics {
         if let usage { series.count(usage) }
     }
 
-    func tokens(model: String, provider: String, usage: UsageObserver.Usage) {
-        let registry = metrics.registry
-        for (type, value) in [("prompt_tokens", usage.prompt), ("completion_tokens", usage.completion), ("total_tokens", usage.total)] where value > 0 {
-            cached(&tokenCounters, TokenLabels(model: model, provider: provider, type: type)) {
-                registry.makeCounter(name: "llm_proxy_tokens_total", labels: [("model", model), ("provider", provider), ("token_type", type)])
-            }.increment(by: Int64(value))
-        }
+    func requestFinished(endpoint: String, model: String, provider: String, status: Int, seconds: Double, firstByteSeconds: Double?) {
+        let labels = SeriesLabels(endpoint: endpoint, model: model, provider: provider)
+        let series = cached(&seriesByLabels, labels) { self.series(endpoint: endpoint, model: model, provider: provider) }
+        requestFinished(series: series, status: status, seconds: seconds, firstByteSeconds: firstByteSeconds, usage: nil)
     }
 
     func rateLimited(keyName: String) {

@@ -64,7 +64,8 @@ public final class Gateway: Sendable {
         let loops = self.loops
         let state = self.state
         let channel = try await ServerBootstrap(group: group)
-            .serverChannelOption(.backlog, value: 1024)
+            // Bursts of thousands of connects (streams opening at once) queue, not drop.
+            .serverChannelOption(.backlog, value: 4096)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
             .childChannelOption(.socketOption(.so_reuseaddr), value: 1)

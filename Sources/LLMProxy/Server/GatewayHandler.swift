@@ -393,9 +393,6 @@ final class GatewayHandler: ChannelDuplexHandler, RemovableChannelHandler {
                 endpoint: finished.endpoint, model: finished.model, provider: finished.provider, status: finished.status,
                 seconds: finished.seconds(until: end),
                 firstByteSeconds: finished.firstByte.map { finished.seconds(until: $0) })
-            if let usage = finished.usage, !finished.provider.isEmpty {
-                loop.metrics.tokens(model: finished.model, provider: finished.provider, usage: usage)
-            }
         }
     }
 
