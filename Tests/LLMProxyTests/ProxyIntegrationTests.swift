@@ -304,6 +304,10 @@ import Testing
         #expect(ready.status == 200)
         let detailed = try await TestClient.request(port: gateway.port, method: .GET, path: "/health/detailed", key: nil)
         #expect(detailed.status == 401)
+        // The mock's usage counts like an upstream's: chat "hello" 2+2 tokens, embeddings "a","b" 1+1.
+        let metrics = try await TestClient.request(port: gateway.port, method: .GET, path: "/metrics", key: nil).text
+        #expect(metrics.contains(#"llm_proxy_tokens_total{model="demo",provider="mock",token_type="total_tokens"} 6"#))
+        #expect(metrics.contains(#"llm_proxy_tokens_total{model="gpt-4o-mini",provider="mock",token_type="prompt_tokens"} 2"#))
         await gateway.stop()
     }
 }

@@ -9,6 +9,8 @@ import NIOCore
 public enum MockProvider {
     public struct Response {
         public var contentType: String
+        /// The token counts its `usage` block reports.
+        var usage: UsageObserver.Usage
         /// One element per write; a stream sends each as its own chunk.
         public var chunks: [String]
     }
@@ -27,22 +29,23 @@ public enum MockProvider {
             }
             let tokens = inputs.reduce(0) { $0 + tokenCount($1) }
             return Response(
-                contentType: "application/json",
+                contentType: "application/json", usage: .init(prompt: tokens, completion: 0, total: tokens),
                 chunks: ["{\"object\":\"list\",\"data\":[\(data.joined(separator: ","))],\"model\":\(JSONString.quoted(upstreamModel)),\"usage\":{\"prompt_tokens\":\(tokens),\"total_tokens\":\(tokens)}}"])
         case .completions:
             let prompt = (request["prompt"] as? String) ?? ((request["prompt"] as? [String])?.last ?? "")
             let text = "Echo: \(prompt)"
-            let usage = usageJSON(prompt: tokenCount(prompt), completion: tokenCount(text))
+            let counts = UsageObserver.Usage(prompt: tokenCount(prompt), completion: tokenCount(text), total: tokenCount(prompt) + tokenCount(text))
+            let usage = usageJSON(counts)
             if stream {
                 var chunks = pieces(of: text).map {
                     "data: {\"id\":\"cmpl-\(id)\",\"object\":\"text_completion\",\"created\":\(created),\"model\":\(JSONString.quoted(upstreamModel)),\"choices\":[{\"index\":0,\"text\":\(JSONString.quoted($0)),\"finish_reason\":null}]}\n\n"
                 }
                 chunks.append("data: {\"id\":\"cmpl-\(id)\",\"object\":\"text_completion\",\"created\":\(created),\"model\":\(JSONString.quoted(upstreamModel)),\"choices\":[{\"index\":0,\"text\":\"\",\"finish_reason\":\"stop\"}],\"usage\":\(usage)}\n\n")
                 chunks.append("data: [DONE]\n\n")
-                return Response(contentType: "text/event-stream", chunks: chunks)
+                return Response(contentType: "text/event-stream", usage: counts, chunks: chunks)
             }
             return Response(
-                contentType: "application/json",
+                contentType: "application/json", usage: counts,
                 chunks: ["{\"id\":\"cmpl-\(id)\",\"object\":\"text_completion\",\"created\":\(created),\"model\":\(JSONString.quoted(upstreamModel)),\"choices\":[{\"index\":0,\"text\":\(JSONString.quoted(text)),\"finish_reason\":\"stop\"}],\"usage\":\(usage)}"])
         case .chatCompletions, .geminiGenerateContent:
             let messages = request["messages"] as? [[String: Any]] ?? []
@@ -50,7 +53,8 @@ public enum MockProvider {
             let prompt = text(of: lastUser?["content"])
             let reply = prompt.isEmpty ? "Hello from the llm-proxy mock provider." : prompt
             let promptTokens = messages.reduce(0) { $0 + tokenCount(text(of: $1["content"])) }
-            let usage = usageJSON(prompt: promptTokens, completion: tokenCount(reply))
+            let counts = UsageObserver.Usage(prompt: promptTokens, completion: tokenCount(reply), total: promptTokens + tokenCount(reply))
+            let usage = usageJSON(counts)
             let prefix = "{\"id\":\"chatcmpl-\(id)\",\"object\":\"chat.completion.chunk\",\"created\":\(created),\"model\":\(JSONString.quoted(upstreamModel)),"
             if stream {
                 var chunks = ["data: \(prefix)\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\"},\"finish_reason\":null}]}\n\n"]
@@ -60,10 +64,10 @@ public enum MockProvider {
                 chunks.append("data: \(prefix)\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\n")
                 chunks.append("data: \(prefix)\"choices\":[],\"usage\":\(usage)}\n\n")
                 chunks.append("data: [DONE]\n\n")
-                return Response(contentType: "text/event-stream", chunks: chunks)
+                return Response(contentType: "text/event-stream", usage: counts, chunks: chunks)
             }
             return Response(
-                contentType: "application/json",
+                contentType: "application/json", usage: counts,
                 chunks: ["{\"id\":\"chatcmpl-\(id)\",\"object\":\"chat.completion\",\"created\":\(created),\"model\":\(JSONString.quoted(upstreamModel)),\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":\(JSONString.quoted(reply))},\"finish_reason\":\"stop\"}],\"usage\":\(usage)}"])
         }
     }
@@ -78,8 +82,8 @@ public enum MockProvider {
     /// Roughly OpenAI's rule of thumb: a token per four characters.
     static func tokenCount(_ text: String) -> Int { max(1, (text.utf8.count + 3) / 4) }
 
-    private static func usageJSON(prompt: Int, completion: Int) -> String {
-        "{\"prompt_tokens\":\(prompt),\"completion_tokens\":\(completion),\"total_tokens\":\(prompt + completion)}"
+    private static func usageJSON(_ usage: UsageObserver.Usage) -> String {
+        "{\"prompt_tokens\":\(usage.prompt),\"completion_tokens\":\(usage.completion),\"total_tokens\":\(usage.total)}"
     }
 
     /// Splits on word boundaries into a few pieces, keeping the spaces.

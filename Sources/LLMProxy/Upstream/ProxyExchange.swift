@@ -48,10 +48,13 @@ final class ProxyExchange: UpstreamResponseDelegate {
     private var staleConnectionRetried = false
     private var deadline: Scheduled<Void>?
     private var upstreamRequest: (head: HTTPRequestHead, body: ByteBuffer, key: UpstreamPoolKey)?
-    private(set) var providerName: String?
+    /// The provider of the current (or last) attempt.
     private var providerIndex: Int?
+    private var providerName: String? { providerIndex.map { request.snapshot.providers[$0].name } }
     private(set) var retries = 0
     private var usage = UsageObserver()
+    /// The mock provider's usage, which it knows without parsing its own output.
+    private var mockUsage: UsageObserver.Usage?
     private var observeUsage = false
 
     init(handler: GatewayHandler, loop: LoopContext, request: ProxiedRequest) {
@@ -103,7 +106,6 @@ final class ProxyExchange: UpstreamResponseDelegate {
         tried[candidateIndex] = true
         let candidate = request.route.candidates[candidateIndex]
         let provider = request.snapshot.providers[candidate.providerIndex]
-        providerName = provider.name
         providerIndex = candidate.providerIndex
         guard provider.type != .mock, let endpoint = provider.endpoint else {
             answerFromMock(upstreamModel: candidate.upstreamModel)
@@ -306,7 +308,7 @@ final class ProxyExchange: UpstreamResponseDelegate {
 
     private func answerFromMock(upstreamModel: String) {
         let response = MockProvider.respond(to: request.operation, body: request.body, upstreamModel: upstreamModel)
-        for chunk in response.chunks where chunk.contains("_tokens") { usage.observe(ByteBuffer(string: chunk)) }
+        mockUsage = response.usage
         var headers = HTTPHeaders()
         headers.add(name: "Content-Type", value: response.contentType)
         let isEventStream = response.contentType == "text/event-stream"
@@ -331,13 +333,14 @@ final class ProxyExchange: UpstreamResponseDelegate {
         state = .finished
         deadline?.cancel()
         deadline = nil
-        if let total = usage.usage?.total { request.limiter?.charge(tokens: total) }
+        let usage = mockUsage ?? self.usage.usage
+        if let total = usage?.total { request.limiter?.charge(tokens: total) }
         let series = providerIndex.map { index in
             request.routeEntry.series(
                 endpoint: request.operation.endpointLabel, endpointIndex: request.operation.index, providerIndex: index,
                 provider: providerName ?? "", metrics: loop.metrics)
         }
-        handler.noteUpstream(provider: providerName ?? "", retries: retries, usage: usage.usage, series: series)
+        handler.noteUpstream(provider: providerName ?? "", retries: retries, usage: usage, series: series)
     }
 
     /// The body with the `model` value's bytes replaced by `model` as a JSON
