@@ -9,6 +9,8 @@ struct RequestRecord {
     let method: String
     let path: String
     var endpoint: String = "other"
+    /// Counted in the request metrics (see `GatewayRoute.isAPI`).
+    var isAPI = false
     var keyName: String?
     var model = ""
     var provider = ""

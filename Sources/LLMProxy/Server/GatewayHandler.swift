@@ -215,9 +215,10 @@ final class GatewayHandler: ChannelDuplexHandler, RemovableChannelHandler {
         var newRecord = RequestRecord(
             requestID: RequestRecord.requestID(from: head.headers.first(name: "x-request-id"), generator: &loop.requestIDs), method: "\(head.method)", path: String(path))
         newRecord.endpoint = route.metricsEndpoint
+        newRecord.isAPI = route.isAPI
         record = newRecord
         responseHeaders = [("x-request-id", newRecord.requestID)]
-        if route.isAPI { loop.metrics.requestStarted() }
+        if newRecord.isAPI { loop.metrics.requestStarted() }
         var request = IncomingRequest(
             head: head, route: route, path: path, query: query, snapshot: snapshot, keyIndex: nil, limiter: nil, body: ByteBuffer())
         if let error = admissionError(&request) {
@@ -388,7 +389,7 @@ final class GatewayHandler: ChannelDuplexHandler, RemovableChannelHandler {
             loop.metrics.requestFinished(
                 series: series, status: finished.status, seconds: finished.seconds(until: end),
                 firstByteSeconds: finished.firstByte.map { finished.seconds(until: $0) }, usage: finished.usage)
-        } else if GatewayRoute.isAPIEndpoint(finished.endpoint) {
+        } else if finished.isAPI {
             loop.metrics.requestFinished(
                 endpoint: finished.endpoint, model: finished.model, provider: finished.provider, status: finished.status,
                 seconds: finished.seconds(until: end),

@@ -23,9 +23,14 @@ enum GatewayRoute: Equatable {
         }
     }
 
-    var isAPI: Bool { Self.isAPIEndpoint(metricsEndpoint) }
-
-    static func isAPIEndpoint(_ endpoint: String) -> Bool { endpoint != "health" && endpoint != "other" }
+    /// API calls are counted in the request metrics; health checks, scrapes
+    /// and unknown paths are not.
+    var isAPI: Bool {
+        switch self {
+        case .proxy, .listModels: return true
+        case .health, .ready, .detailedHealth, .metrics, .methodNotAllowed, .notFound: return false
+        }
+    }
 
     /// Splits `uri` into path and query and matches the path.
     static func match(method: HTTPMethod, uri: String) -> (route: GatewayRoute, path: Substring, query: Substring?) {

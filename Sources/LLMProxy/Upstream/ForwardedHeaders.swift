@@ -22,19 +22,15 @@ enum ForwardedHeaders {
         headers.reserveCapacity(client.count + plan.headers.count + 2)
         headers.add(name: "Host", value: host)
         // Names a `Connection` header lists are hop-by-hop too (rare beyond keep-alive).
-        let connectionTokens = client[canonicalForm: "connection"].filter { !$0.utf8.elementsEqualIgnoringASCIICase("keep-alive".utf8) && !$0.utf8.elementsEqualIgnoringASCIICase("close".utf8) }
+        let connectionTokens = client[canonicalForm: "connection"].filter { !$0.isHeaderName(in: ["keep-alive", "close"]) }
         var sawContentType = false
         for (name, value) in client {
-            let bytes = name.utf8
-            let count = bytes.count
-            if notForwardedUpstream.contains(where: { $0.utf8.count == count && bytes.elementsEqualIgnoringASCIICase($0.utf8) })
-                || ClientCredential.headerNames.contains(where: { $0.utf8.count == count && bytes.elementsEqualIgnoringASCIICase($0.utf8) })
-                || plan.headers.contains(where: { $0.name.utf8.count == count && bytes.elementsEqualIgnoringASCIICase($0.name.utf8) })
-                || connectionTokens.contains(where: { bytes.elementsEqualIgnoringASCIICase($0.utf8) })
+            if name.isHeaderName(in: notForwardedUpstream) || name.isHeaderName(in: ClientCredential.headerNames)
+                || plan.headers.contains(where: { name.isHeaderName($0.name) }) || name.isHeaderName(in: connectionTokens)
             {
                 continue
             }
-            if bytes.elementsEqualIgnoringASCIICase("content-type".utf8) { sawContentType = true }
+            if name.isHeaderName("content-type") { sawContentType = true }
             headers.add(name: name, value: value)
         }
         if !sawContentType && contentLength > 0 { headers.add(name: "Content-Type", value: "application/json") }
@@ -49,12 +45,8 @@ enum ForwardedHeaders {
         headers.reserveCapacity(upstream.headers.count + 3)
         var isEventStream = false
         for (name, value) in upstream.headers {
-            let bytes = name.utf8
-            let count = bytes.count
-            if notForwardedDownstream.contains(where: { $0.utf8.count == count && bytes.elementsEqualIgnoringASCIICase($0.utf8) }) { continue }
-            if bytes.elementsEqualIgnoringASCIICase("content-type".utf8)
-                && value.utf8.prefix(17).elementsEqualIgnoringASCIICase("text/event-stream".utf8)
-            {
+            if name.isHeaderName(in: notForwardedDownstream) { continue }
+            if name.isHeaderName("content-type") && value.utf8.prefix(17).elementsEqualIgnoringASCIICase("text/event-stream".utf8) {
                 isEventStream = true
             }
             headers.add(name: name, value: value)
@@ -68,18 +60,34 @@ enum ForwardedHeaders {
     }
 }
 
+extension StringProtocol {
+    /// Header-name equality (ASCII case-insensitive), without allocating
+    /// lowercased copies; the length check skips most candidates at once.
+    func isHeaderName<Other: StringProtocol>(_ other: Other) -> Bool {
+        utf8.count == other.utf8.count && utf8.elementsEqualIgnoringASCIICase(other.utf8)
+    }
+
+    func isHeaderName<Other: StringProtocol>(in names: [Other]) -> Bool {
+        names.contains { isHeaderName($0) }
+    }
+}
+
 extension Sequence where Element == UInt8 {
-    /// ASCII case-insensitive equality, without allocating lowercased copies.
+    /// ASCII case-insensitive equality: bytes equal, or the same letter in
+    /// the other case.
     func elementsEqualIgnoringASCIICase<Other: Sequence<UInt8>>(_ other: Other) -> Bool {
         var mine = makeIterator()
         var theirs = other.makeIterator()
         while true {
             switch (mine.next(), theirs.next()) {
-            case (nil, nil): return true
+            case (nil, nil):
+                return true
             case (let a?, let b?):
-                if a != b && (a | 0x20) != (b | 0x20) { return false }
-                if a != b && !((a | 0x20) >= UInt8(ascii: "a") && (a | 0x20) <= UInt8(ascii: "z")) { return false }
-            default: return false
+                if a == b { continue }
+                let lower = a | 0x20
+                guard lower == b | 0x20, lower >= UInt8(ascii: "a"), lower <= UInt8(ascii: "z") else { return false }
+            default:
+                return false
             }
         }
     }
