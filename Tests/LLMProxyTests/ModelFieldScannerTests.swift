@@ -56,10 +56,16 @@ import Testing
     @Test func spliceReplacesOnlyTheValue() throws {
         let body = "{\n  \"z\": 1,\n  \"model\" : \"Proxy/gpt\",  \"é\": \"ü\"\n}"
         let field = try #require(try scan(body))
-        var buffer = ByteBufferLike.make(body)
-        buffer.moveReaderIndex(forwardBy: 0)
-        let spliced = ProxyExchange.splice(buffer, replacing: field.valueRange, with: "up\"stream")
-        #expect(String(buffer: spliced) == "{\n  \"z\": 1,\n  \"model\" : \"up\\\"stream\",  \"é\": \"ü\"\n}")
+        var buffer = ByteBufferLike.make("xx" + body)
+        buffer.moveReaderIndex(forwardBy: 2)
+        let encoded = UpstreamRequestEncoder.encode(
+            method: .POST, plan: UpstreamRequestPlan(target: "/v1/chat/completions", headers: [], replacesModel: true),
+            host: "h", client: [:], requestID: nil, body: buffer,
+            replacingModel: .init(range: field.valueRange, model: "up\"stream"), allocator: ByteBufferAllocator())
+        let text = String(buffer: encoded)
+        let expected = "{\n  \"z\": 1,\n  \"model\" : \"up\\\"stream\",  \"é\": \"ü\"\n}"
+        #expect(text.hasSuffix("\r\n\r\n" + expected))
+        #expect(text.contains("Content-Length: \(expected.utf8.count)\r\n"))
     }
 }
 

@@ -36,12 +36,18 @@ struct RequestRecord {
         {
             return header
         }
-        return hex(generator.next(), width: 16)
+        return hex(generator.next())
     }
 
-    private static func hex(_ value: UInt64, width: Int) -> String {
-        let digits = String(value, radix: 16)
-        return String(repeating: "0", count: max(0, width - digits.count)) + digits
+    /// 16 lower-case hex digits, written in place (one allocation).
+    static func hex(_ value: UInt64) -> String {
+        String(unsafeUninitializedCapacity: 16) { digits in
+            for position in 0..<16 {
+                let nibble = UInt8(truncatingIfNeeded: value >> (60 - 4 * position)) & 0xF
+                digits[position] = nibble < 10 ? UInt8(ascii: "0") + nibble : UInt8(ascii: "a") - 10 + nibble
+            }
+            return 16
+        }
     }
 
     func seconds(until end: NIODeadline) -> Double { Double((end - start).nanoseconds) / 1e9 }

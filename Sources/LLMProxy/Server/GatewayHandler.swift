@@ -213,7 +213,7 @@ final class GatewayHandler: ChannelDuplexHandler, RemovableChannelHandler {
         let snapshot = loop.config
         let (route, path, query) = GatewayRoute.match(method: head.method, uri: head.uri)
         var newRecord = RequestRecord(
-            requestID: RequestRecord.requestID(from: head.headers.first(name: "x-request-id"), generator: &loop.requestIDs), method: "\(head.method)", path: String(path))
+            requestID: RequestRecord.requestID(from: head.headers.first(name: "x-request-id"), generator: &loop.requestIDs), method: head.method.rawValue, path: String(path))
         newRecord.endpoint = route.metricsEndpoint
         newRecord.isAPI = route.isAPI
         record = newRecord
@@ -235,7 +235,7 @@ final class GatewayHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private func admissionError(_ request: inout IncomingRequest) -> OpenAIError? {
         switch request.route {
         case .notFound: return .notFound(path: String(request.path))
-        case .methodNotAllowed: return .methodNotAllowed(method: "\(request.head.method)", path: String(request.path))
+        case .methodNotAllowed: return .methodNotAllowed(method: request.head.method.rawValue, path: String(request.path))
         case .health, .ready, .metrics: return nil
         case .proxy, .listModels, .detailedHealth: break
         }

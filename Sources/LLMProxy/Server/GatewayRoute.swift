@@ -92,7 +92,7 @@ enum ClientCredential {
     static func find(headers: HTTPHeaders, query: Substring?) -> Substring? {
         if let authorization = headers.first(name: "authorization") {
             let value = Substring(authorization)
-            if value.count > 7, value.prefix(7).lowercased() == "bearer " {
+            if value.utf8.count > 7, value.utf8.prefix(7).elementsEqualIgnoringASCIICase("bearer ".utf8) {
                 return value.dropFirst(7).drop(while: { $0 == " " })
             }
             return value

@@ -10,6 +10,7 @@ final class LoopContext {
     let pool: UpstreamConnectionPool
     let logger: Logger
     let metrics: LoopMetrics
+    let allocator = ByteBufferAllocator()
     private(set) var config: RuntimeConfig
     /// The rate limiter of each key of `config`, by key index.
     private(set) var limiters: [KeyRateLimiter?]

@@ -15,28 +15,42 @@ enum ForwardedHeaders {
         "connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade",
     ]
 
-    /// The request headers for the provider: the client's minus hop-by-hop
-    /// and credential headers, then the plan's (provider headers and key).
-    static func upstreamRequest(client: HTTPHeaders, plan: UpstreamRequestPlan, host: String, contentLength: Int) -> HTTPHeaders {
-        var headers = HTTPHeaders()
-        headers.reserveCapacity(client.count + plan.headers.count + 2)
-        headers.add(name: "Host", value: host)
-        // Names a `Connection` header lists are hop-by-hop too (rare beyond keep-alive).
-        let connectionTokens = client[canonicalForm: "connection"].filter { !$0.isHeaderName(in: ["keep-alive", "close"]) }
+    /// The request headers for the provider, in order: `Host`, the client's
+    /// minus hop-by-hop and credential headers, the plan's (provider headers
+    /// and key), `Content-Length`, and the request id unless the client sent
+    /// one. Handed to `emit` one by one, so they can be written straight
+    /// into the request's bytes.
+    static func upstreamRequest(
+        client: HTTPHeaders, plan: UpstreamRequestPlan, host: String, contentLength: Int, requestID: String?,
+        _ emit: (_ name: String, _ value: String) -> Void
+    ) {
+        emit("Host", host)
+        // Names a `Connection` header lists are hop-by-hop too (rare beyond
+        // keep-alive and close, so the common values cost no allocation).
+        var connectionTokens: [Substring] = []
         var sawContentType = false
+        var sawRequestID = false
+        for (name, value) in client {
+            if name.isHeaderName("connection") && !value.isHeaderName("keep-alive") && !value.isHeaderName("close") {
+                connectionTokens += value.split(separator: ",").map { $0.trimmingASCIISpaces() }
+            }
+        }
         for (name, value) in client {
             if name.isHeaderName(in: notForwardedUpstream) || name.isHeaderName(in: ClientCredential.headerNames)
-                || plan.headers.contains(where: { name.isHeaderName($0.name) }) || name.isHeaderName(in: connectionTokens)
+                || plan.headers.contains(where: { name.isHeaderName($0.name) })
+                || (!connectionTokens.isEmpty && name.isHeaderName(in: connectionTokens))
             {
                 continue
             }
             if name.isHeaderName("content-type") { sawContentType = true }
-            headers.add(name: name, value: value)
+            if name.isHeaderName("x-request-id") { sawRequestID = true }
+            emit(name, value)
         }
-        if !sawContentType && contentLength > 0 { headers.add(name: "Content-Type", value: "application/json") }
-        for header in plan.headers { headers.add(name: header.name, value: header.value) }
-        headers.add(name: "Content-Length", value: String(contentLength))
-        return headers
+        if !sawContentType && contentLength > 0 { emit("Content-Type", "application/json") }
+        for header in plan.headers { emit(header.name, header.value) }
+        emit("Content-Length", String(contentLength))
+        // The same id in the provider's logs as in ours.
+        if !sawRequestID, let requestID { emit("X-Request-Id", requestID) }
     }
 
     /// The provider's response head for the client.
@@ -57,6 +71,15 @@ enum ForwardedHeaders {
         }
         if !keepAlive { headers.add(name: "Connection", value: "close") }
         return (HTTPResponseHead(version: clientVersion, status: upstream.status, headers: headers), isEventStream)
+    }
+}
+
+extension Substring {
+    func trimmingASCIISpaces() -> Substring {
+        var result = self
+        while let first = result.utf8.first, first == UInt8(ascii: " ") || first == UInt8(ascii: "\t") { result = result.dropFirst() }
+        while let last = result.utf8.last, last == UInt8(ascii: " ") || last == UInt8(ascii: "\t") { result = result.dropLast() }
+        return result
     }
 }
 

@@ -47,7 +47,7 @@ final class ProxyExchange: UpstreamResponseDelegate {
     private var lastErrorAnswer: (head: HTTPResponseHead, body: ByteBuffer)?
     private var staleConnectionRetried = false
     private var deadline: Scheduled<Void>?
-    private var upstreamRequest: (head: HTTPRequestHead, body: ByteBuffer, key: UpstreamPoolKey)?
+    private var upstreamRequest: (bytes: ByteBuffer, key: UpstreamPoolKey)?
     /// The provider of the current (or last) attempt.
     private var providerIndex: Int?
     private var providerName: String? { providerIndex.map { request.snapshot.providers[$0].name } }
@@ -113,18 +113,13 @@ final class ProxyExchange: UpstreamResponseDelegate {
         }
         let plan = ProviderAdapters.adapter(for: provider.type)
             .plan(request.operation, upstreamModel: candidate.upstreamModel, provider: provider, clientQuery: request.query)
-        let body: ByteBuffer
-        if plan.replacesModel, let field = request.modelField {
-            body = Self.splice(request.body, replacing: field.valueRange, with: candidate.upstreamModel)
-        } else {
-            body = request.body
-        }
-        var headers = ForwardedHeaders.upstreamRequest(
-            client: request.head.headers, plan: plan, host: endpoint.hostHeader, contentLength: body.readableBytes)
-        // The same id in the provider's logs as in ours.
-        if !request.head.headers.contains(name: "x-request-id") { headers.add(name: "X-Request-Id", value: request.requestID) }
-        let head = HTTPRequestHead(version: .http1_1, method: request.head.method, uri: plan.target, headers: headers)
-        upstreamRequest = (head, body, UpstreamPoolKey(endpoint: endpoint, verifyTLS: config.verifySSL))
+        let replacement = plan.replacesModel
+            ? request.modelField.map { UpstreamRequestEncoder.ModelReplacement(range: $0.valueRange, model: candidate.upstreamModel) }
+            : nil
+        let bytes = UpstreamRequestEncoder.encode(
+            method: request.head.method, plan: plan, host: endpoint.hostHeader, client: request.head.headers,
+            requestID: request.requestID, body: request.body, replacingModel: replacement, allocator: loop.allocator)
+        upstreamRequest = (bytes, UpstreamPoolKey(endpoint: endpoint, verifyTLS: config.verifySSL))
         staleConnectionRetried = false
         connect(candidate: candidateIndex)
     }
@@ -142,7 +137,7 @@ final class ProxyExchange: UpstreamResponseDelegate {
             switch result {
             case .success(let connection):
                 state = .awaitingHead(connection, candidate: candidate)
-                connection.send(head: upstreamRequest.head, body: upstreamRequest.body, delegate: self)
+                connection.send(upstreamRequest.bytes, method: request.head.method, delegate: self)
             case .failure(let error):
                 attemptFailed(candidate: candidate, reason: "connect error: \(error)")
             }
@@ -341,18 +336,5 @@ final class ProxyExchange: UpstreamResponseDelegate {
                 provider: providerName ?? "", metrics: loop.metrics)
         }
         handler.noteUpstream(provider: providerName ?? "", retries: retries, usage: usage, series: series)
-    }
-
-    /// The body with the `model` value's bytes replaced by `model` as a JSON
-    /// string; every other byte stays as the client sent it.
-    static func splice(_ body: ByteBuffer, replacing range: Range<Int>, with model: String) -> ByteBuffer {
-        let quoted = JSONString.quoted(model)
-        var result = ByteBuffer()
-        result.reserveCapacity(body.readableBytes - range.count + quoted.utf8.count)
-        let start = body.readerIndex
-        result.writeBytes(body.readableBytesView[(start)..<(start + range.lowerBound)])
-        result.writeString(quoted)
-        result.writeBytes(body.readableBytesView[(start + range.upperBound)...])
-        return result
     }
 }

@@ -23,11 +23,12 @@ struct UpstreamConnectionClosed: Error, CustomStringConvertible {
 /// more bytes, so a slow client slows the provider instead of filling memory.
 final class UpstreamConnection: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPClientResponsePart
-    typealias OutboundIn = HTTPClientRequestPart
-    typealias OutboundOut = HTTPClientRequestPart
+    typealias OutboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
 
     let id: Int
     let poolKey: UpstreamPoolKey
+    private let decoder: UpstreamResponseDecoder
     weak var pool: UpstreamConnectionPool?
     private(set) var context: ChannelHandlerContext?
     private var delegate: (any UpstreamResponseDelegate)?
@@ -37,9 +38,10 @@ final class UpstreamConnection: ChannelDuplexHandler, RemovableChannelHandler {
     /// Exchanges this connection has completed; 0 means it is fresh.
     private(set) var completedExchanges = 0
 
-    init(id: Int, poolKey: UpstreamPoolKey) {
+    init(id: Int, poolKey: UpstreamPoolKey, decoder: UpstreamResponseDecoder) {
         self.id = id
         self.poolKey = poolKey
+        self.decoder = decoder
     }
 
     var isActive: Bool { context?.channel.isActive ?? false }
@@ -48,17 +50,16 @@ final class UpstreamConnection: ChannelDuplexHandler, RemovableChannelHandler {
         self.context = context
     }
 
-    /// Sends a whole request with one flush.
-    func send(head: HTTPRequestHead, body: ByteBuffer, delegate: any UpstreamResponseDelegate) {
+    /// Sends a whole request (see `UpstreamRequestEncoder`) in one write.
+    func send(_ request: ByteBuffer, method: HTTPMethod, delegate: any UpstreamResponseDelegate) {
         guard let context else {
             delegate.upstreamFailed(UpstreamConnectionClosed())
             return
         }
         self.delegate = delegate
         keepAlive = true
-        context.write(wrapOutboundOut(.head(head)), promise: nil)
-        if body.readableBytes > 0 { context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil) }
-        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+        decoder.expectResponse(to: method)
+        context.writeAndFlush(wrapOutboundOut(request), promise: nil)
         if readPaused { setReadPaused(false) }
     }
 

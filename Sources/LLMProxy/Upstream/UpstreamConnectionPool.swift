@@ -110,10 +110,11 @@ final class UpstreamConnectionPool {
                         let serverName = host.isIPAddress ? nil : host
                         try sync.addHandler(NIOSSLClientHandler(context: sslContext, serverHostname: serverName))
                     }
-                    // Header values were validated where they came from: NIO's parser
-                    // for client headers, config validation for provider headers.
-                    try sync.addHTTPClientHandlers(enableOutboundHeaderValidation: false)
-                    try sync.addHandler(UpstreamConnection(id: id, poolKey: key))
+                    // Requests go out as bytes (UpstreamRequestEncoder); responses are
+                    // parsed by NIO's HTTP/1.1 decoder.
+                    let decoder = UpstreamResponseDecoder()
+                    try sync.addHandler(ByteToMessageHandler(decoder))
+                    try sync.addHandler(UpstreamConnection(id: id, poolKey: key, decoder: decoder))
                 }
             }
         bootstrap.connect(host: host, port: key.endpoint.port).assumeIsolated().whenComplete { result in

@@ -1,0 +1,92 @@
+import NIOCore
+import NIOHTTP1
+
+/// The request to a provider as HTTP/1.1 bytes in one buffer: request line,
+/// headers (see `ForwardedHeaders.upstreamRequest`) and the body with only
+/// its `model` value replaced. One buffer is one write on the socket, and no
+/// `HTTPHeaders` or `HTTPRequestHead` is built only to be serialized again by
+/// NIO's encoder: that round trip cost more than the rest of sending.
+///
+/// Nothing written here needs escaping: client header names and values passed
+/// NIO's parser, provider headers passed config validation, the request id is
+/// a checked token, and adapters build the target from percent-encoded parts
+/// and the client's already-parsed query.
+enum UpstreamRequestEncoder {
+    /// The body's `model` value (its quotes included) and what replaces it.
+    struct ModelReplacement {
+        var range: Range<Int>
+        var model: String
+    }
+
+    static func encode(
+        method: HTTPMethod, plan: UpstreamRequestPlan, host: String, client: HTTPHeaders, requestID: String?,
+        body: ByteBuffer, replacingModel replacement: ModelReplacement?, allocator: ByteBufferAllocator
+    ) -> ByteBuffer {
+        let quotedModel = replacement.map { JSONString.quoted($0.model) }
+        let contentLength = body.readableBytes - (replacement?.range.count ?? 0) + (quotedModel?.utf8.count ?? 0)
+        var buffer = allocator.buffer(capacity: 1024 + contentLength)
+        buffer.writeString(method.rawValue)
+        buffer.writeInteger(UInt8(ascii: " "))
+        buffer.writeString(plan.target)
+        buffer.writeStaticString(" HTTP/1.1\r\n")
+        ForwardedHeaders.upstreamRequest(
+            client: client, plan: plan, host: host, contentLength: contentLength, requestID: requestID
+        ) { name, value in
+            buffer.writeString(name)
+            buffer.writeStaticString(": ")
+            buffer.writeString(value)
+            buffer.writeStaticString("\r\n")
+        }
+        buffer.writeStaticString("\r\n")
+        if let replacement, let quotedModel {
+            let start = body.readerIndex
+            buffer.writeBytes(body.readableBytesView[start..<(start + replacement.range.lowerBound)])
+            buffer.writeString(quotedModel)
+            buffer.writeBytes(body.readableBytesView[(start + replacement.range.upperBound)...])
+        } else {
+            var body = body
+            buffer.writeBuffer(&body)
+        }
+        return buffer
+    }
+}
+
+/// NIO's HTTP/1.1 response parser without its watch on outbound writes (which
+/// would make every write go through it as an `HTTPClientRequestPart`): the
+/// connection writes requests as bytes and tells the parser each request's
+/// method itself, which it needs to know that a response to HEAD has no body.
+struct UpstreamResponseDecoder: ByteToMessageDecoder {
+    typealias InboundOut = HTTPClientResponsePart
+
+    let parser = HTTPResponseDecoder(leftOverBytesStrategy: .dropBytes, informationalResponseStrategy: .drop)
+
+    // The parser keeps only the method of these; sharing them saves an allocation per request.
+    private static let postHead = HTTPRequestHead(version: .http1_1, method: .POST, uri: "/")
+    private static let getHead = HTTPRequestHead(version: .http1_1, method: .GET, uri: "/")
+
+    func expectResponse(to method: HTTPMethod) {
+        let head: HTTPRequestHead
+        switch method {
+        case .POST: head = Self.postHead
+        case .GET: head = Self.getHead
+        default: head = HTTPRequestHead(version: .http1_1, method: method, uri: "/")
+        }
+        parser.write(data: .head(head))
+    }
+
+    func decoderAdded(context: ChannelHandlerContext) {
+        parser.decoderAdded(context: context)
+    }
+
+    func decoderRemoved(context: ChannelHandlerContext) {
+        parser.decoderRemoved(context: context)
+    }
+
+    func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
+        try parser.decode(context: context, buffer: &buffer)
+    }
+
+    func decodeLast(context: ChannelHandlerContext, buffer: inout ByteBuffer, seenEOF: Bool) throws -> DecodingState {
+        try parser.decodeLast(context: context, buffer: &buffer, seenEOF: seenEOF)
+    }
+}
