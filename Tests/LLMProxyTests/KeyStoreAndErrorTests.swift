@@ -58,6 +58,12 @@ import Testing
         #expect(body["message"] as? String == "quote \" backslash \\ newline \n tab \t bell \u{7}")
     }
 
+    @Test func quotedTakesTheFastPathOnlyForPlainText() {
+        #expect(JSONString.quoted("gpt-4o-2024-08-06") == "\"gpt-4o-2024-08-06\"")
+        #expect(JSONString.quoted("modèle/ü") == "\"modèle/ü\"")
+        #expect(JSONString.quoted("a\"b\\c\nd\u{1}") == "\"a\\\"b\\\\c\\nd\\u0001\"")
+    }
+
     @Test func streamEventIsOneSSEDataLine() {
         let event = OpenAIError.streamInterrupted("x").sseEvent
         #expect(event.hasPrefix("data: {\"error\":") && event.hasSuffix("}\n\n"))

@@ -324,8 +324,10 @@ final class GatewayHandler: ChannelDuplexHandler, RemovableChannelHandler {
             sendError(.modelNotFound(model))
             return
         }
+        var routeIsEntryRoute = true
         if case .geminiGenerateContent = operation {
             // Google's native API exists only at gemini providers.
+            routeIsEntryRoute = false
             route.candidates.removeAll { snapshot.providers[$0.providerIndex].type != .gemini }
             if route.candidates.isEmpty {
                 sendError(.modelNotFound(model))
@@ -336,7 +338,7 @@ final class GatewayHandler: ChannelDuplexHandler, RemovableChannelHandler {
         let proxied = ProxiedRequest(
             operation: operation, head: request.head, query: request.query, body: request.body,
             modelField: pathModel == nil || operation.modelInBody ? field : nil,
-            model: model, route: route, routeEntry: routeEntry, snapshot: snapshot, limiter: request.limiter,
+            model: model, route: route, routeEntry: routeEntry, routeIsEntryRoute: routeIsEntryRoute, snapshot: snapshot, limiter: request.limiter,
             requestID: record?.requestID ?? "")
         let exchange = ProxyExchange(handler: self, loop: loop, request: proxied)
         state = .exchanging(exchange)

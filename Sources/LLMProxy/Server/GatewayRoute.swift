@@ -34,7 +34,8 @@ enum GatewayRoute: Equatable {
 
     /// Splits `uri` into path and query and matches the path.
     static func match(method: HTTPMethod, uri: String) -> (route: GatewayRoute, path: Substring, query: Substring?) {
-        let questionMark = uri.firstIndex(of: "?")
+        // On the UTF-8 view: `firstIndex(of: Character)` compares graphemes.
+        let questionMark = uri.utf8.firstIndex(of: UInt8(ascii: "?"))
         let path = uri[uri.startIndex..<(questionMark ?? uri.endIndex)]
         let query = questionMark.map { uri[uri.index(after: $0)...] }
         return (route(method: method, path: path), path, query)

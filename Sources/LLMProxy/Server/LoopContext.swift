@@ -16,7 +16,7 @@ final class LoopContext {
     private(set) var limiters: [KeyRateLimiter?]
     /// Provider health as last published to this loop, by provider index.
     private(set) var providerUp: [Bool]
-    private var balancers: [[Int]: SmoothWeightedRoundRobin] = [:]
+    private var balancers: [[Int]: RoundRobinState] = [:]
     private var routeCache: [String: RouteEntry] = [:]
     private static let routeCacheLimit = 4096
     /// Live-traffic outcomes go to the shared health board (passive checks).
@@ -30,6 +30,10 @@ final class LoopContext {
     private(set) var activeRequests = 0
     /// Open client connections, so draining can close the idle ones.
     private var clientConnections: [ObjectIdentifier: GatewayHandler] = [:]
+    /// Request deadlines, with one timer armed for the earliest.
+    private var deadlines = DeadlineQueue<ProxyExchange>()
+    private var deadlineTimer: Scheduled<Void>?
+    private var deadlineTimerDue: NIODeadline?
 
     init(eventLoop: any EventLoop, config: RuntimeConfig, limiters: [KeyRateLimiter?], tls: TLSContextCache, logger: Logger,
          metrics: GatewayMetrics, healthReporter: (@Sendable (String, String?) -> Void)?) {
@@ -89,6 +93,33 @@ final class LoopContext {
         providerUp = up
     }
 
+    /// `exchange.deadlinePassed()` runs at `deadline` unless the slot is removed first.
+    func addDeadline(_ exchange: ProxyExchange, at deadline: NIODeadline) -> DeadlineQueue<ProxyExchange>.Slot {
+        let slot = deadlines.insert(exchange, deadline: deadline)
+        if deadlineTimerDue.map({ deadline < $0 }) ?? true { armDeadlineTimer(at: deadline) }
+        return slot
+    }
+
+    /// Leaves the timer armed: it finds nothing due and re-arms, which is
+    /// cheaper than cancelling and re-scheduling a NIO task per request.
+    func removeDeadline(_ slot: DeadlineQueue<ProxyExchange>.Slot) {
+        deadlines.remove(slot)
+    }
+
+    private func armDeadlineTimer(at deadline: NIODeadline) {
+        deadlineTimer?.cancel()
+        deadlineTimerDue = deadline
+        let bound = NIOLoopBound(self, eventLoop: eventLoop)
+        deadlineTimer = eventLoop.scheduleTask(deadline: deadline) { bound.value.deadlineTimerFired() }
+    }
+
+    private func deadlineTimerFired() {
+        deadlineTimer = nil
+        deadlineTimerDue = nil
+        for exchange in deadlines.popExpired(now: .now()) { exchange.deadlinePassed() }
+        if let next = deadlines.earliest { armDeadlineTimer(at: next) }
+    }
+
     /// Resolves on `config`, memoised: regular-expression keys are matched
     /// once per distinct model name, not once per request, and the entry
     /// carries the model's metric handles.
@@ -101,31 +132,52 @@ final class LoopContext {
         return entry
     }
 
+    /// The round-robin state of `route`'s provider set: one per set on this
+    /// loop, shared by every model the same providers serve, as an nginx
+    /// upstream block is shared by its locations.
+    func balancer(for route: ModelRoute, snapshot: RuntimeConfig) -> RoundRobinState {
+        let sameConfig = snapshot === config
+        let key = route.providerSet
+        if sameConfig, let existing = balancers[key] { return existing }
+        let created = RoundRobinState(weights: route.candidates.map { snapshot.providers[$0.providerIndex].weight })
+        if sameConfig { balancers[key] = created }
+        return created
+    }
+
     /// The next candidate (an index into `route.candidates`) by smooth
     /// weighted round-robin among the healthy untried ones; when every
     /// untried candidate is down, among all untried ones (fail open).
-    func pickCandidate(_ route: ModelRoute, tried: [Bool], snapshot: RuntimeConfig) -> Int? {
+    func pickCandidate(_ route: ModelRoute, balancer: RoundRobinState, tried: [Bool], snapshot: RuntimeConfig) -> Int? {
         let candidates = route.candidates
-        let sameConfig = snapshot === config
-        var balancer = balancers[route.providerSet]
-            ?? SmoothWeightedRoundRobin(weights: candidates.map { snapshot.providers[$0.providerIndex].weight })
-        defer { if sameConfig { balancers[route.providerSet] = balancer } }
-        let up = sameConfig ? providerUp : Array(repeating: true, count: snapshot.providers.count)
-        if let pick = balancer.next(where: { !tried[$0] && up[candidates[$0].providerIndex] }) { return pick }
-        guard let pick = balancer.next(where: { !tried[$0] }) else { return nil }
+        let up = snapshot === config ? providerUp : Array(repeating: true, count: snapshot.providers.count)
+        if let pick = balancer.sequence.next(where: { !tried[$0] && up[candidates[$0].providerIndex] }) { return pick }
+        guard let pick = balancer.sequence.next(where: { !tried[$0] }) else { return nil }
         logger.warning("every candidate provider is down; trying one anyway (fail open)",
                        metadata: ["provider": "\(snapshot.providers[candidates[pick].providerIndex].name)"])
         return pick
     }
 }
 
-/// A resolved model on one loop: its candidates and its request-metric
-/// series per endpoint and provider, so a request reaches its counters
-/// without hashing label strings.
+/// A round-robin sequence held by reference, so route entries reach theirs
+/// without hashing the provider set per request.
+final class RoundRobinState {
+    var sequence: SmoothWeightedRoundRobin
+
+    init(weights: [Int]) {
+        sequence = SmoothWeightedRoundRobin(weights: weights)
+    }
+}
+
+/// A resolved model on one loop: its candidates, their round-robin state,
+/// their upstream request plans, and its request-metric series per endpoint
+/// and provider, so a request reaches all of them without hashing strings.
 final class RouteEntry {
     let model: String
     let route: ModelRoute?
     private var series: [Int: RequestSeries] = [:]
+    private var roundRobin: RoundRobinState?
+    /// By candidate and operation (`ProxyOperation.index` < 3).
+    private var plans: [UpstreamRequestPlan?] = []
 
     init(model: String, route: ModelRoute?) {
         self.model = model
@@ -137,6 +189,28 @@ final class RouteEntry {
         if let existing = series[key] { return existing }
         let created = metrics.series(endpoint: endpoint, model: model, provider: provider)
         series[key] = created
+        return created
+    }
+
+    /// The round-robin state of this entry's whole candidate list.
+    func balancer(loop: LoopContext, snapshot: RuntimeConfig) -> RoundRobinState {
+        if let roundRobin { return roundRobin }
+        let created = loop.balancer(for: route!, snapshot: snapshot)
+        roundRobin = created
+        return created
+    }
+
+    /// The request plan for a candidate of this entry's own route, for an
+    /// operation with the model in the body: such plans depend only on the
+    /// provider and the upstream model, so each is built once.
+    func plan(candidate: Int, operation: ProxyOperation, provider: ProviderConfig) -> UpstreamRequestPlan {
+        precondition(operation.modelInBody)
+        let slot = candidate * 3 + operation.index
+        if plans.isEmpty { plans = Array(repeating: nil, count: route!.candidates.count * 3) }
+        if let cached = plans[slot] { return cached }
+        let created = ProviderAdapters.adapter(for: provider.type)
+            .plan(operation, upstreamModel: route!.candidates[candidate].upstreamModel, provider: provider, clientQuery: nil)
+        plans[slot] = created
         return created
     }
 }

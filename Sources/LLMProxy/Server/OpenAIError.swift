@@ -131,8 +131,16 @@ public enum JSONString {
     }
 
     public static func quoted(_ string: String) -> String {
+        if !needsEscaping(string) { return "\"" + string + "\"" }
         var output = ""
         append(string, to: &output)
         return output
+    }
+
+    /// Model names and most messages are plain text that goes between the
+    /// quotes as is; checking that on the bytes is much cheaper than the
+    /// scalar-by-scalar escaping.
+    static func needsEscaping(_ string: String) -> Bool {
+        string.utf8.contains { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }
     }
 }

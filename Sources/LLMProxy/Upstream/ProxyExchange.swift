@@ -14,6 +14,9 @@ struct ProxiedRequest {
     var model: String
     var route: ModelRoute
     var routeEntry: RouteEntry
+    /// False when `route` is a filtered copy of `routeEntry.route` (Gemini's
+    /// native API), whose candidate indices differ.
+    var routeIsEntryRoute: Bool
     var snapshot: RuntimeConfig
     var limiter: KeyRateLimiter?
     var requestID: String
@@ -42,11 +45,12 @@ final class ProxyExchange: UpstreamResponseDelegate {
     private let request: ProxiedRequest
     private var state: State
     private var tried: [Bool]
+    private let balancer: RoundRobinState
     private var attempts = 0
     private var lastFailure = "no candidate was tried"
     private var lastErrorAnswer: (head: HTTPResponseHead, body: ByteBuffer)?
     private var staleConnectionRetried = false
-    private var deadline: Scheduled<Void>?
+    private var deadline: DeadlineQueue<ProxyExchange>.Slot?
     private var upstreamRequest: (bytes: ByteBuffer, key: UpstreamPoolKey)?
     /// The provider of the current (or last) attempt.
     private var providerIndex: Int?
@@ -62,6 +66,9 @@ final class ProxyExchange: UpstreamResponseDelegate {
         self.loop = loop
         self.request = request
         self.tried = Array(repeating: false, count: request.route.candidates.count)
+        self.balancer = request.routeIsEntryRoute
+            ? request.routeEntry.balancer(loop: loop, snapshot: request.snapshot)
+            : loop.balancer(for: request.route, snapshot: request.snapshot)
         self.state = .finished
     }
 
@@ -69,8 +76,7 @@ final class ProxyExchange: UpstreamResponseDelegate {
 
     func start() {
         let timeout = TimeAmount.nanoseconds(Int64(config.server.requestTimeoutSeconds * 1_000_000_000))
-        let bound = NIOLoopBound(self, eventLoop: loop.eventLoop)
-        deadline = loop.eventLoop.scheduleTask(in: timeout) { bound.value.deadlinePassed() }
+        deadline = loop.addDeadline(self, at: .now() + timeout)
         nextAttempt()
     }
 
@@ -93,7 +99,7 @@ final class ProxyExchange: UpstreamResponseDelegate {
 
     private func nextAttempt() {
         guard attempts < config.retry.maxAttempts,
-            let candidateIndex = loop.pickCandidate(request.route, tried: tried, snapshot: request.snapshot)
+            let candidateIndex = loop.pickCandidate(request.route, balancer: balancer, tried: tried, snapshot: request.snapshot)
         else {
             giveUp()
             return
@@ -111,8 +117,10 @@ final class ProxyExchange: UpstreamResponseDelegate {
             answerFromMock(upstreamModel: candidate.upstreamModel)
             return
         }
-        let plan = ProviderAdapters.adapter(for: provider.type)
-            .plan(request.operation, upstreamModel: candidate.upstreamModel, provider: provider, clientQuery: request.query)
+        let plan = request.routeIsEntryRoute && request.operation.modelInBody
+            ? request.routeEntry.plan(candidate: candidateIndex, operation: request.operation, provider: provider)
+            : ProviderAdapters.adapter(for: provider.type)
+                .plan(request.operation, upstreamModel: candidate.upstreamModel, provider: provider, clientQuery: request.query)
         let replacement = plan.replacesModel
             ? request.modelField.map { UpstreamRequestEncoder.ModelReplacement(range: $0.valueRange, model: candidate.upstreamModel) }
             : nil
@@ -254,7 +262,8 @@ final class ProxyExchange: UpstreamResponseDelegate {
         }
     }
 
-    private func deadlinePassed() {
+    /// Called by the loop's deadline timer (the slot is already gone).
+    func deadlinePassed() {
         deadline = nil
         switch state {
         case .connecting(let candidate):
@@ -326,7 +335,7 @@ final class ProxyExchange: UpstreamResponseDelegate {
     private func finish() {
         if case .finished = state, deadline == nil { return }
         state = .finished
-        deadline?.cancel()
+        if let deadline { loop.removeDeadline(deadline) }
         deadline = nil
         let usage = mockUsage ?? self.usage.usage
         if let total = usage?.total { request.limiter?.charge(tokens: total) }
