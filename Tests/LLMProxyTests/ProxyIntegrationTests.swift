@@ -156,6 +156,28 @@ import Testing
         await healthy.stop()
     }
 
+    @Test func modelsOfOneProviderSetShareOneRoundRobinAndKeepTheirMappings() async throws {
+        let a = try await MockUpstream { request in .json(#"{"served_by":"a","model_sent":"\#(request.bodyText.contains("\"x-up\"") ? "x" : "y")"}"#) }
+        let b = try await MockUpstream { request in .json(#"{"served_by":"b","model_sent":"\#(request.bodyText.contains("\"x-up\"") ? "x" : "y")"}"#) }
+        let gateway = try await GatewayHarness.start(yaml: providersYAML(
+            [("a", a.baseURL, 3), ("b", b.baseURL, 1)], mapping: "      gpt-4o: x-up\n      demo: y-up\n",
+            extra: "server: {event_loops: 1}\n"))
+        var order = ""
+        for index in 0..<8 {
+            let model = index % 2 == 0 ? "gpt-4o" : "demo"
+            let response = try await TestClient.chat(port: gateway.port, model: model)
+            #expect(response.status == 200)
+            #expect(response.text.contains(model == "gpt-4o" ? #""model_sent":"x""# : #""model_sent":"y""#))
+            order += response.text.contains(#""served_by":"a""#) ? "a" : "b"
+        }
+        // One 3:1 sequence (a a b a) across both models; two separate ones
+        // would give a a a a b b a a.
+        #expect(order == "aabaaaba")
+        await gateway.stop()
+        await a.stop()
+        await b.stop()
+    }
+
     @Test func closedPortIsRetriedAndAllFailingGives502() async throws {
         let healthy = try await MockUpstream()
         let closedPort = try await unusedPort()
