@@ -53,6 +53,24 @@ import Testing
         #expect(try scan(ok)?.model == "m")
     }
 
+    @Test func mixedContainersAreTrackedAtEveryDepth() throws {
+        // 250 levels alternating arrays and objects: every word of the scanner's bit stack.
+        func nested(_ depth: Int, close: (Int) -> String) -> String {
+            var open = "", shut = ""
+            for level in 0..<depth {
+                open += level % 2 == 0 ? "[" : "{\"k\":"
+                shut = close(level) + shut
+            }
+            return "{\"a\":" + open + "1" + shut + ",\"model\":\"m\"}"
+        }
+        #expect(try scan(nested(250) { $0 % 2 == 0 ? "]" : "}" })?.model == "m")
+        // The wrong closer at level 130 (an array closed as an object) is an error.
+        #expect(throws: ModelFieldScanner.Failure.self) {
+            try scan(nested(250) { level in level == 130 ? "}" : (level % 2 == 0 ? "]" : "}") })
+        }
+        #expect(throws: ModelFieldScanner.Failure.self) { try scan(nested(257) { $0 % 2 == 0 ? "]" : "}" }) }
+    }
+
     @Test func spliceReplacesOnlyTheValue() throws {
         let body = "{\n  \"z\": 1,\n  \"model\" : \"Proxy/gpt\",  \"é\": \"ü\"\n}"
         let field = try #require(try scan(body))

@@ -29,6 +29,22 @@ import Testing
         await upstream.stop()
     }
 
+    @Test func aBodyArrivingInSeveralReadsIsForwardedWhole() async throws {
+        let upstream = try await MockUpstream()
+        let gateway = try await GatewayHarness.start(yaml: providersYAML([("a", upstream.baseURL, 1)], mapping: "      demo: up-model\n"))
+        let body = #"{"messages":[{"role":"user","content":"part one, "#
+            + String(repeating: "x", count: 3000) + #", part two"}],"model":"demo","n":1}"#
+        let bytes = Array(body.utf8)
+        let head = "POST /v1/chat/completions HTTP/1.1\r\nHost: g\r\nAuthorization: Bearer sk-test\r\nContent-Length: \(bytes.count)\r\nConnection: close\r\n\r\n"
+        let pieces = [Array(head.utf8) + bytes[0..<40], Array(bytes[40..<2000]), Array(bytes[2000...])]
+        let answer = String(decoding: try await TestClient.raw(port: gateway.port, pieces: pieces), as: UTF8.self)
+        #expect(answer.hasPrefix("HTTP/1.1 200"))
+        let received = try #require(upstream.requests.first)
+        #expect(received.bodyText == body.replacingOccurrences(of: #""model":"demo""#, with: #""model":"up-model""#))
+        await gateway.stop()
+        await upstream.stop()
+    }
+
     @Test func acceptsEveryClientKeyLocationAndRejectsWrongKeys() async throws {
         let upstream = try await MockUpstream()
         let gateway = try await GatewayHarness.start(yaml: providersYAML([("a", upstream.baseURL, 1)]))

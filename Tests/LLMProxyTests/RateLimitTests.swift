@@ -96,6 +96,17 @@ import Testing
             observer.observe(ByteBuffer(bytes: bytes[cut...]))
             #expect(observer.usage == .init(prompt: 1234, completion: 56, total: 1290), "cut at \(cut)")
         }
+        // Tiny parts (and empty ones), as a slow SSE upstream may send them:
+        // a field spans many parts.
+        for size in [1, 2, 5, 17] {
+            var observer = UsageObserver()
+            let bytes = Array(text.utf8)
+            for start in stride(from: 0, to: bytes.count, by: size) {
+                observer.observe(ByteBuffer(bytes: bytes[start..<min(start + size, bytes.count)]))
+                observer.observe(ByteBuffer())
+            }
+            #expect(observer.usage == .init(prompt: 1234, completion: 56, total: 1290), "parts of \(size) bytes")
+        }
     }
 
     @Test func readsGeminiUsageMetadata() {

@@ -49,8 +49,8 @@ public struct ModelFieldScanner {
             guard index < bytes.count, bytes[index] == UInt8(ascii: "{") else {
                 throw Failure(message: "The request body must be a JSON object.", param: nil)
             }
-            // Each entry is `{` or `[`; `expectingKey` tracks the object case.
-            var stack: [UInt8] = []
+            // Each entry is `{` or `[`.
+            var stack = ContainerStack()
             var valueIsModel = false
             var needValue = true
             while true {
@@ -66,7 +66,7 @@ public struct ModelFieldScanner {
                     switch byte {
                     case UInt8(ascii: "{"), UInt8(ascii: "["):
                         guard stack.count < ModelFieldScanner.maximumDepth else { throw invalid("nesting is too deep") }
-                        stack.append(byte)
+                        stack.push(byte)
                         index += 1
                         skipWhitespace()
                         let close = byte == UInt8(ascii: "{") ? UInt8(ascii: "}") : UInt8(ascii: "]")
@@ -286,6 +286,45 @@ public struct ModelFieldScanner {
 
         func invalid(_ detail: String) -> Failure {
             Failure(message: "The request body is not valid JSON: \(detail).", param: nil)
+        }
+    }
+}
+
+/// The open containers of a scan, one bit each (set for `[`), up to
+/// `ModelFieldScanner.maximumDepth`: a request body is scanned without a
+/// heap allocation.
+private struct ContainerStack {
+    private var words: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
+    private(set) var count = 0
+
+    init() {
+        assert(ModelFieldScanner.maximumDepth <= 256)
+    }
+
+    /// `{` or `[`, the innermost open container.
+    var last: UInt8? {
+        guard count > 0 else { return nil }
+        return bit(count - 1) ? UInt8(ascii: "[") : UInt8(ascii: "{")
+    }
+
+    mutating func push(_ opener: UInt8) {
+        let index = count
+        let mask = UInt64(1) << UInt64(index & 63)
+        let isArray = opener == UInt8(ascii: "[")
+        withUnsafeMutableBytes(of: &words) { raw in
+            let word = raw.bindMemory(to: UInt64.self)
+            word[index >> 6] = isArray ? word[index >> 6] | mask : word[index >> 6] & ~mask
+        }
+        count += 1
+    }
+
+    mutating func removeLast() {
+        count -= 1
+    }
+
+    private func bit(_ index: Int) -> Bool {
+        withUnsafeBytes(of: words) { raw in
+            raw.load(fromByteOffset: (index >> 6) * 8, as: UInt64.self) & (UInt64(1) << UInt64(index & 63)) != 0
         }
     }
 }

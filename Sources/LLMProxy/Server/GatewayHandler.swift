@@ -38,6 +38,9 @@ final class GatewayHandler: ChannelDuplexHandler, RemovableChannelHandler {
         var body: ByteBuffer
     }
 
+    /// Shared by every request without a body, so none allocates one.
+    private static let noBody = ByteBuffer()
+
     private let loop: LoopContext
     private let gateway: GatewayState
     private var context: ChannelHandlerContext?
@@ -148,7 +151,12 @@ final class GatewayHandler: ChannelDuplexHandler, RemovableChannelHandler {
                 return
             }
             state = .idle  // Let `request.body` be uniquely referenced while it grows.
-            request.body.writeBuffer(&part)
+            if request.body.readableBytes == 0 {
+                // Most bodies arrive in one read: keep that slice, no copy.
+                request.body = part
+            } else {
+                request.body.writeBuffer(&part)
+            }
             state = .receiving(request)
         case .end:
             switch state {
@@ -217,10 +225,11 @@ final class GatewayHandler: ChannelDuplexHandler, RemovableChannelHandler {
         newRecord.endpoint = route.metricsEndpoint
         newRecord.isAPI = route.isAPI
         record = newRecord
-        responseHeaders = [("x-request-id", newRecord.requestID)]
+        responseHeaders.removeAll(keepingCapacity: true)
+        responseHeaders.append(("x-request-id", newRecord.requestID))
         if newRecord.isAPI { loop.metrics.requestStarted() }
         var request = IncomingRequest(
-            head: head, route: route, path: path, query: query, snapshot: snapshot, keyIndex: nil, limiter: nil, body: ByteBuffer())
+            head: head, route: route, path: path, query: query, snapshot: snapshot, keyIndex: nil, limiter: nil, body: Self.noBody)
         if let error = admissionError(&request) {
             state = .discarding(error)
             return

@@ -135,6 +135,11 @@ final class ProxyExchange: UpstreamResponseDelegate {
     private func connect(candidate: Int, fresh: Bool = false) {
         guard let upstreamRequest else { return }
         state = .connecting(candidate: candidate)
+        // The usual case, an idle keep-alive connection, without a callback.
+        if !fresh, let connection = loop.pool.leaseIdle(upstreamRequest.key) {
+            send(on: connection, candidate: candidate)
+            return
+        }
         let connectTimeout = TimeAmount.nanoseconds(Int64(config.server.connectTimeoutSeconds * 1_000_000_000))
         loop.pool.lease(upstreamRequest.key, connectTimeout: connectTimeout, fresh: fresh) { [self] result in
             guard case .connecting(let current) = state, current == candidate else {
@@ -144,12 +149,17 @@ final class ProxyExchange: UpstreamResponseDelegate {
             }
             switch result {
             case .success(let connection):
-                state = .awaitingHead(connection, candidate: candidate)
-                connection.send(upstreamRequest.bytes, method: request.head.method, delegate: self)
+                send(on: connection, candidate: candidate)
             case .failure(let error):
                 attemptFailed(candidate: candidate, reason: "connect error: \(error)")
             }
         }
+    }
+
+    private func send(on connection: UpstreamConnection, candidate: Int) {
+        guard let upstreamRequest else { return }
+        state = .awaitingHead(connection, candidate: candidate)
+        connection.send(upstreamRequest.bytes, method: request.head.method, delegate: self)
     }
 
     private func attemptFailed(candidate: Int, reason: String, countsAgainstHealth: Bool = true) {

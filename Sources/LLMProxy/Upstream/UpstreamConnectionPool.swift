@@ -24,7 +24,13 @@ struct UpstreamPoolKey: Hashable, Sendable {
 final class UpstreamConnectionPool {
     let eventLoop: any EventLoop
     private let tls: TLSContextCache
-    private var stacks: [UpstreamPoolKey: IdleConnectionStack<Int>] = [:]
+    /// Boxed, so a lease or release mutates the stack in place instead of
+    /// copying it out of the dictionary and back.
+    private final class HostStack {
+        var stack = IdleConnectionStack<Int>(maximumIdle: UpstreamConnectionPool.maximumIdlePerHost)
+    }
+
+    private var stacks: [UpstreamPoolKey: HostStack] = [:]
     private var idleConnections: [Int: UpstreamConnection] = [:]
     private var nextID = 0
     private var expiryTask: RepeatedTask?
@@ -41,18 +47,25 @@ final class UpstreamConnectionPool {
 
     var idleCount: Int { idleConnections.count }
 
+    /// An idle connection to `key`, if one is open.
+    func leaseIdle(_ key: UpstreamPoolKey) -> UpstreamConnection? {
+        eventLoop.preconditionInEventLoop()
+        guard let host = stacks[key] else { return nil }
+        while let id = host.stack.lease() {
+            guard let connection = idleConnections.removeValue(forKey: id) else { continue }
+            if connection.isActive { return connection }
+        }
+        return nil
+    }
+
     /// Hands out an idle connection or opens a new one; `completion` runs on
     /// this event loop.
     /// `fresh` skips idle connections (after one turned out to be closed).
     func lease(_ key: UpstreamPoolKey, connectTimeout: TimeAmount, fresh: Bool = false,
                _ completion: @escaping (Result<UpstreamConnection, any Error>) -> Void) {
-        eventLoop.preconditionInEventLoop()
-        while !fresh, let id = stacks[key]?.lease() {
-            guard let connection = idleConnections.removeValue(forKey: id) else { continue }
-            if connection.isActive {
-                completion(.success(connection))
-                return
-            }
+        if !fresh, let connection = leaseIdle(key) {
+            completion(.success(connection))
+            return
         }
         connect(key, connectTimeout: connectTimeout, completion)
     }
@@ -60,20 +73,25 @@ final class UpstreamConnectionPool {
     /// An exchange finished with this connection.
     func release(_ connection: UpstreamConnection, reusable: Bool) {
         let now = NIODeadline.now().uptimeNanoseconds
-        var stack = stacks[connection.poolKey] ?? IdleConnectionStack(maximumIdle: Self.maximumIdlePerHost)
-        switch stack.release(connection.id, reusable: reusable && connection.isActive, now: Int64(now)) {
+        let host: HostStack
+        if let existing = stacks[connection.poolKey] {
+            host = existing
+        } else {
+            host = HostStack()
+            stacks[connection.poolKey] = host
+        }
+        switch host.stack.release(connection.id, reusable: reusable && connection.isActive, now: Int64(now)) {
         case .keepIdle:
             idleConnections[connection.id] = connection
             startExpiryIfNeeded()
         case .close:
             connection.abandon()
         }
-        stacks[connection.poolKey] = stack
     }
 
     func connectionClosed(_ connection: UpstreamConnection) {
         if idleConnections.removeValue(forKey: connection.id) != nil {
-            stacks[connection.poolKey]?.closed(connection.id)
+            stacks[connection.poolKey]?.stack.closed(connection.id)
         }
     }
 
@@ -144,8 +162,8 @@ final class UpstreamConnectionPool {
 
     private func expireIdle() {
         let now = Int64(NIODeadline.now().uptimeNanoseconds)
-        for key in Array(stacks.keys) {
-            for id in stacks[key]!.expire(now: now, timeout: Self.idleTimeout.nanoseconds) {
+        for host in stacks.values {
+            for id in host.stack.expire(now: now, timeout: Self.idleTimeout.nanoseconds) {
                 idleConnections.removeValue(forKey: id)?.abandon()
             }
         }

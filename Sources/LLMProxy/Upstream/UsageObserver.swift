@@ -13,8 +13,10 @@ struct UsageObserver {
     }
 
     private(set) var usage: Usage?
-    /// The tail of the previous part, so a field split across reads is still seen.
-    private var carry: [UInt8] = []
+    /// The tail of the previous part, so a field split across reads is still
+    /// seen; held inline, so observing allocates nothing.
+    private var carry: (UInt64, UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0, 0)
+    private var carryCount = 0
     private static let carryLength = 40
 
     private enum Slot: Sendable {
@@ -32,17 +34,27 @@ struct UsageObserver {
 
     mutating func observe(_ buffer: ByteBuffer) {
         buffer.withUnsafeReadableBytes { bytes in
-            if !carry.isEmpty {
-                // Fields that start in the previous part and end in this one.
-                // Only the seam is copied; this part is scanned in place.
-                var seam = carry
-                seam.append(contentsOf: bytes[0..<min(bytes.count, Self.carryLength)])
-                let carried = carry.count
-                seam.withUnsafeBytes { scan($0, startsBefore: carried) }
+            guard bytes.count > 0 else { return }
+            // The carry and this part's start, copied to the stack: fields
+            // that start in earlier parts and end in this one are read there;
+            // this part itself is scanned in place.
+            var seam: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64) =
+                (0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+            let carried = carryCount
+            let added = min(bytes.count, Self.carryLength)
+            withUnsafeMutableBytes(of: &seam) { seamBytes in
+                let seamStart = seamBytes.baseAddress!
+                withUnsafeBytes(of: carry) { seamStart.copyMemory(from: $0.baseAddress!, byteCount: carried) }
+                (seamStart + carried).copyMemory(from: bytes.baseAddress!, byteCount: added)
+                if carried > 0 { scan(UnsafeRawBufferPointer(start: seamStart, count: carried + added), startsBefore: carried) }
+                scan(bytes, startsBefore: bytes.count)
+                // The next carry: the last bytes seen, across parts when this one is short.
+                let tail = bytes.count >= Self.carryLength
+                    ? UnsafeRawBufferPointer(start: bytes.baseAddress! + (bytes.count - Self.carryLength), count: Self.carryLength)
+                    : UnsafeRawBufferPointer(start: seamStart + max(0, carried + added - Self.carryLength), count: min(carried + added, Self.carryLength))
+                carryCount = tail.count
+                withUnsafeMutableBytes(of: &carry) { $0.baseAddress!.copyMemory(from: tail.baseAddress!, byteCount: tail.count) }
             }
-            scan(bytes, startsBefore: bytes.count)
-            let keep = min(bytes.count, Self.carryLength)
-            carry = Array(bytes[(bytes.count - keep)...])
         }
     }
 

@@ -77,6 +77,12 @@ enum TestClient {
 
     /// Sends raw bytes and returns what comes back until the server closes or `timeout`.
     static func raw(port: Int, bytes: [UInt8], timeout: TimeAmount = .seconds(3), closeAfterSend: Bool = false) async throws -> [UInt8] {
+        try await raw(port: port, pieces: [bytes], timeout: timeout, closeAfterSend: closeAfterSend)
+    }
+
+    /// Sends `pieces` as separate writes, `pause` apart, so the server reads them separately.
+    static func raw(port: Int, pieces: [[UInt8]], pause: Duration = .milliseconds(50), timeout: TimeAmount = .seconds(3),
+                    closeAfterSend: Bool = false) async throws -> [UInt8] {
         let promise = group.next().makePromise(of: [UInt8].self)
         let channel: any Channel
         do {
@@ -91,7 +97,10 @@ enum TestClient {
             promise.fail(error)
             throw error
         }
-        try await channel.writeAndFlush(ByteBuffer(bytes: bytes)).get()
+        for (index, piece) in pieces.enumerated() {
+            if index > 0 { try await Task.sleep(for: pause) }
+            try await channel.writeAndFlush(ByteBuffer(bytes: piece)).get()
+        }
         if closeAfterSend { try? await channel.close().get() }
         let timer = channel.eventLoop.scheduleTask(in: timeout) { channel.close(promise: nil) }
         defer { timer.cancel() }
