@@ -11,6 +11,8 @@ public final class RuntimeConfig: Sendable {
     public let version: Int
     public let loadedAt: Date
     public let sourcePath: String
+    /// By provider index; nil for providers without an endpoint (mock).
+    let poolKeys: [UpstreamPoolKey?]
 
     public init(config: GatewayConfig, version: Int, sourcePath: String, loadedAt: Date = Date()) {
         self.config = config
@@ -19,6 +21,9 @@ public final class RuntimeConfig: Sendable {
         self.version = version
         self.loadedAt = loadedAt
         self.sourcePath = sourcePath
+        self.poolKeys = config.providers.map { provider in
+            provider.endpoint.map { UpstreamPoolKey(endpoint: $0, verifyTLS: config.verifySSL) }
+        }
     }
 
     public var providers: [ProviderConfig] { config.providers }

@@ -127,7 +127,7 @@ final class ProxyExchange: UpstreamResponseDelegate {
         let bytes = UpstreamRequestEncoder.encode(
             method: request.head.method, plan: plan, host: endpoint.hostHeader, client: request.head.headers,
             requestID: request.requestID, body: request.body, replacingModel: replacement, allocator: loop.allocator)
-        upstreamRequest = (bytes, UpstreamPoolKey(endpoint: endpoint, verifyTLS: config.verifySSL))
+        upstreamRequest = (bytes, request.snapshot.poolKeys[candidate.providerIndex]!)
         staleConnectionRetried = false
         connect(candidate: candidateIndex)
     }

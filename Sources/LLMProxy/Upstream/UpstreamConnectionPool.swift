@@ -5,9 +5,12 @@ import NIOSSL
 import Synchronization
 
 /// Which connections may be shared: same host, port, TLS and verification.
+/// Built once per provider and config (`RuntimeConfig.poolKeys`) with its
+/// hash, so finding a host's idle connections hashes no strings.
 struct UpstreamPoolKey: Hashable, Sendable {
-    var endpoint: UpstreamEndpoint
-    var verifyTLS: Bool
+    let endpoint: UpstreamEndpoint
+    let verifyTLS: Bool
+    private let precomputedHash: Int
 
     init(endpoint: UpstreamEndpoint, verifyTLS: Bool) {
         // The base path does not affect the connection.
@@ -15,6 +18,18 @@ struct UpstreamPoolKey: Hashable, Sendable {
         hostOnly.basePath = ""
         self.endpoint = hostOnly
         self.verifyTLS = verifyTLS
+        var hasher = Hasher()
+        hasher.combine(hostOnly)
+        hasher.combine(verifyTLS)
+        precomputedHash = hasher.finalize()
+    }
+
+    func hash(into hasher: inout Hasher) {
+        hasher.combine(precomputedHash)
+    }
+
+    static func == (lhs: UpstreamPoolKey, rhs: UpstreamPoolKey) -> Bool {
+        lhs.precomputedHash == rhs.precomputedHash && lhs.verifyTLS == rhs.verifyTLS && lhs.endpoint == rhs.endpoint
     }
 }
 
