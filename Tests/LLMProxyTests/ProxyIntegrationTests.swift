@@ -285,12 +285,34 @@ import Testing
         let upstream = try await MockUpstream()
         let gateway = try await GatewayHarness.start(yaml: providersYAML([("a", upstream.baseURL, 1)]))
         let garbage = try await TestClient.raw(port: gateway.port, bytes: Array("\u{0}\u{1}GARBAGE \r\n\r\n".utf8) + (0..<200).map { UInt8($0) })
-        #expect(String(decoding: garbage, as: UTF8.self).hasPrefix("HTTP/1.1 400"))
+        let garbageReply = String(decoding: garbage, as: UTF8.self)
+        #expect(garbageReply.hasPrefix("HTTP/1.1 400"))
+        #expect(garbageReply.contains(#""type":"invalid_request_error""#) && garbageReply.contains("Connection: close"))
         let huge = "GET /health HTTP/1.1\r\nHost: x\r\nX-Big: " + String(repeating: "a", count: 200_000) + "\r\n\r\n"
         let hugeReply = try await TestClient.raw(port: gateway.port, bytes: Array(huge.utf8))
         #expect(String(decoding: hugeReply, as: UTF8.self).hasPrefix("HTTP/1.1 4"))
         let response = try await TestClient.chat(port: gateway.port)
         #expect(response.status == 200)
+        await gateway.stop()
+        await upstream.stop()
+    }
+
+    @Test func headGetsNoBodyAndHTTP10StreamsEndByClosing() async throws {
+        let upstream = try await MockUpstream { _ in .stream(chunks: ["data: {\"a\":1}\n\n", "data: [DONE]\n\n"], interval: .milliseconds(20), cut: false) }
+        let gateway = try await GatewayHarness.start(yaml: providersYAML([("a", upstream.baseURL, 1)]))
+        // A HEAD answer without its body, then the next request on the same connection.
+        let twoRequests = "HEAD /health HTTP/1.1\r\nHost: x\r\n\r\nGET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        let replies = String(decoding: try await TestClient.raw(port: gateway.port, bytes: Array(twoRequests.utf8)), as: UTF8.self)
+        let parts = replies.components(separatedBy: "HTTP/1.1 ")
+        #expect(parts.count == 3 && parts[1].hasPrefix("405") && parts[1].hasSuffix("\r\n\r\n"))
+        #expect(parts[2].hasPrefix("200 OK") && parts[2].hasSuffix(#"{"status":"ok"}"#))
+        // HTTP/1.0 has no chunked encoding: the stream is delimited by closing.
+        let body = #"{"model":"demo","stream":true,"messages":[]}"#
+        let request = "POST /v1/chat/completions HTTP/1.0\r\nAuthorization: Bearer sk-test\r\nContent-Length: \(body.utf8.count)\r\n\r\n" + body
+        let streamed = String(decoding: try await TestClient.raw(port: gateway.port, bytes: Array(request.utf8)), as: UTF8.self)
+        #expect(streamed.hasPrefix("HTTP/1.0 200 OK\r\n") && streamed.contains("Connection: close\r\n"))
+        #expect(!streamed.contains("Transfer-Encoding"))
+        #expect(streamed.hasSuffix("\r\n\r\ndata: {\"a\":1}\n\ndata: [DONE]\n\n"))
         await gateway.stop()
         await upstream.stop()
     }

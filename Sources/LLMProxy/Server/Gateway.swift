@@ -78,11 +78,12 @@ public final class Gateway: Sendable {
                     let idle = TimeAmount.nanoseconds(Int64(context.config.config.server.clientIdleTimeoutSeconds * 1_000_000_000))
                     let sync = channel.pipeline.syncOperations
                     try sync.addHandler(IdleStateHandler(readTimeout: idle))
-                    // Response headers come from NIO's parser (upstream) or from the
-                    // gateway itself, so they need no second validation.
-                    // GatewayHandler orders pipelined requests itself (see there).
-                    try sync.configureHTTPServerPipeline(
-                        withPipeliningAssistance: false, withErrorHandling: true, withOutboundHeaderValidation: false)
+                    // Requests are parsed by NIO's HTTP/1.1 decoder. GatewayHandler
+                    // writes responses as bytes (ClientResponseWriter), orders
+                    // pipelined requests and answers parse errors itself, in
+                    // place of NIO's encoder, pipelining and protocol-error
+                    // handlers (see README, "Performance").
+                    try sync.addHandler(ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .dropBytes)))
                     try sync.addHandler(GatewayHandler(loop: context, gateway: state))
                 }
             }

@@ -14,8 +14,8 @@ import NIOHTTP1
 /// until the answer is out, so answers keep their order and memory stays bounded.
 final class GatewayHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPServerRequestPart
-    typealias OutboundIn = HTTPServerResponsePart
-    typealias OutboundOut = HTTPServerResponsePart
+    typealias OutboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
 
     private enum State {
         case idle
@@ -48,6 +48,9 @@ final class GatewayHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private(set) var keepAlive = true
     private(set) var isEventStreamResponse = false
     private var responseStarted = false
+    private var writer = ClientResponseWriter()
+    private var requestVersion = HTTPVersion.http1_1
+    private var requestIsHEAD = false
     private var requestInFlight = false
     /// The access-log and metrics record of the request in flight.
     private var record: RequestRecord?
@@ -204,8 +207,19 @@ final class GatewayHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        if error is HTTPParserError, !responseStarted, !isAnswering {
+            // NIO's parser refused the bytes (and reads no more of them): say
+            // so before closing, in OpenAI's shape, as long as no answer is
+            // under way. Pipelined garbage behind a request only closes the
+            // connection after that request's answer.
+            keepAlive = false
+            state = .responding
+            sendError(.invalidRequest("The request is not valid HTTP/1.1: \(error).", param: nil))
+            return
+        }
         loop.logger.debug("client connection error", metadata: ["error": "\(error)"])
-        context.close(promise: nil)
+        keepAlive = false
+        if !isAnswering { context.close(promise: nil) }
     }
 
     // MARK: - Request decisions
@@ -218,6 +232,8 @@ final class GatewayHandler: ChannelDuplexHandler, RemovableChannelHandler {
         }
         responseStarted = false
         isEventStreamResponse = false
+        requestVersion = head.version
+        requestIsHEAD = head.method == .HEAD
         let snapshot = loop.config
         let (route, path, query) = GatewayRoute.match(method: head.method, uri: head.uri)
         var newRecord = RequestRecord(
@@ -235,7 +251,7 @@ final class GatewayHandler: ChannelDuplexHandler, RemovableChannelHandler {
             return
         }
         if head.headers.first(name: "expect")?.lowercased() == "100-continue" {
-            context?.writeAndFlush(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: .continue))), promise: nil)
+            context?.writeAndFlush(wrapOutboundOut(ByteBuffer(staticString: "HTTP/1.1 100 Continue\r\n\r\n")), promise: nil)
         }
         state = .receiving(request)
     }
@@ -356,14 +372,24 @@ final class GatewayHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     // MARK: - Writing responses
 
-    func writeResponseHead(_ head: HTTPResponseHead, isEventStream: Bool) {
+    /// Starts the response: status line, `headers` (written by the caller),
+    /// the request's own headers (request id, rate limits) and the framing
+    /// for a body of `contentLength` bytes (nil: not known yet).
+    func writeResponseHead(
+        status: HTTPResponseStatus, contentLength: Int?, isEventStream: Bool, headers: (inout ByteBuffer) -> Void
+    ) {
         responseStarted = true
         isEventStreamResponse = isEventStream
-        var head = head
-        for (name, value) in responseHeaders { head.headers.add(name: name, value: value) }
-        record?.status = Int(head.status.code)
+        record?.status = Int(status.code)
         record?.firstByte = .now()
-        context?.write(wrapOutboundOut(.head(head)), promise: nil)
+        let own = responseHeaders
+        writer.head(
+            version: requestVersion, status: status, contentLength: contentLength, requestIsHEAD: requestIsHEAD,
+            keepAlive: &keepAlive, allocator: loop.allocator
+        ) { buffer in
+            headers(&buffer)
+            for (name, value) in own { ClientResponseWriter.writeHeader(name, value, to: &buffer) }
+        }
     }
 
     /// The exchange reports what the access log and metrics need.
@@ -375,11 +401,14 @@ final class GatewayHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func writeResponseBody(_ buffer: ByteBuffer) {
-        context?.write(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
+        guard let context else { return }
+        writer.body(buffer, allocator: loop.allocator) { context.write(wrapOutboundOut($0), promise: nil) }
     }
 
     func flush() {
-        context?.flush()
+        guard let context else { return }
+        if let pending = writer.takePending() { context.write(wrapOutboundOut(pending), promise: nil) }
+        context.flush()
     }
 
     private func requestDone(clientGone: Bool = false) {
@@ -411,43 +440,42 @@ final class GatewayHandler: ChannelDuplexHandler, RemovableChannelHandler {
     func finishResponse() {
         guard let context else { return }
         requestDone()
+        let last = writer.end(allocator: loop.allocator)
         if keepAlive {
-            context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+            if let last { context.writeAndFlush(wrapOutboundOut(last), promise: nil) } else { context.flush() }
             resumeQueued()
         } else {
-            context.writeAndFlush(wrapOutboundOut(.end(nil))).assumeIsolated().whenComplete { _ in context.close(promise: nil) }
+            context.writeAndFlush(wrapOutboundOut(last ?? Self.noBody)).assumeIsolated().whenComplete { _ in context.close(promise: nil) }
         }
     }
 
     /// A body that cannot be completed: closing is the only honest signal.
     func abortResponse() {
         requestDone()
-        context?.flush()
+        flush()
         context?.close(promise: nil)
     }
 
     func sendError(_ error: OpenAIError) {
-        var headers = HTTPHeaders()
-        if let retryAfter = error.retryAfter { headers.add(name: "Retry-After", value: String(retryAfter)) }
+        var headers: [(String, String)] = []
+        if let retryAfter = error.retryAfter { headers.append(("Retry-After", String(retryAfter))) }
         sendJSON(error.jsonBody, status: HTTPResponseStatus(statusCode: error.status), extraHeaders: headers)
     }
 
-    func sendJSON(_ body: String, status: HTTPResponseStatus = .ok, extraHeaders: HTTPHeaders = HTTPHeaders()) {
+    func sendJSON(_ body: String, status: HTTPResponseStatus = .ok, extraHeaders: [(String, String)] = []) {
         sendText(body, contentType: "application/json", status: status, extraHeaders: extraHeaders)
     }
 
-    private func sendText(_ body: String, contentType: String, status: HTTPResponseStatus = .ok, extraHeaders: HTTPHeaders = HTTPHeaders()) {
+    private func sendText(_ body: String, contentType: String, status: HTTPResponseStatus = .ok, extraHeaders: [(String, String)] = []) {
         guard context != nil else { return }
         if responseStarted {
             abortResponse()
             return
         }
-        var headers = extraHeaders
-        headers.add(name: "Content-Type", value: contentType)
-        headers.add(name: "Content-Length", value: String(body.utf8.count))
-        if !keepAlive { headers.add(name: "Connection", value: "close") }
-        let version = HTTPVersion.http1_1
-        writeResponseHead(HTTPResponseHead(version: version, status: status, headers: headers), isEventStream: false)
+        writeResponseHead(status: status, contentLength: body.utf8.count, isEventStream: false) { buffer in
+            for (name, value) in extraHeaders { ClientResponseWriter.writeHeader(name, value, to: &buffer) }
+            ClientResponseWriter.writeHeader("Content-Type", contentType, to: &buffer)
+        }
         writeResponseBody(ByteBuffer(string: body))
         finishResponse()
     }

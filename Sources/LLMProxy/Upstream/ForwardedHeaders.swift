@@ -53,24 +53,35 @@ enum ForwardedHeaders {
         if !sawRequestID, let requestID { emit("X-Request-Id", requestID) }
     }
 
-    /// The provider's response head for the client.
-    static func downstreamResponse(_ upstream: HTTPResponseHead, clientVersion: HTTPVersion, keepAlive: Bool) -> (head: HTTPResponseHead, isEventStream: Bool) {
-        var headers = HTTPHeaders()
-        headers.reserveCapacity(upstream.headers.count + 3)
+    /// What the gateway needs to know of a provider's response head before
+    /// writing it on: whether it is a stream and how long its body is.
+    static func inspectDownstream(_ upstream: HTTPHeaders) -> (isEventStream: Bool, contentLength: Int?) {
         var isEventStream = false
-        for (name, value) in upstream.headers {
-            if name.isHeaderName(in: notForwardedDownstream) { continue }
+        var contentLength: Int?
+        for (name, value) in upstream {
             if name.isHeaderName("content-type") && value.utf8.prefix(17).elementsEqualIgnoringASCIICase("text/event-stream".utf8) {
                 isEventStream = true
+            } else if name.isHeaderName("content-length") {
+                contentLength = Int(value)
             }
-            headers.add(name: name, value: value)
+        }
+        return (isEventStream, contentLength)
+    }
+
+    /// The provider's response headers the client gets: all but hop-by-hop
+    /// ones and the framing (`GatewayHandler` writes its own); a stream gets
+    /// `Cache-Control: no-cache` and `X-Accel-Buffering: no` in place of the
+    /// provider's, so no buffering proxy in front holds its events back.
+    static func downstreamResponse(_ upstream: HTTPHeaders, isEventStream: Bool, _ emit: (_ name: String, _ value: String) -> Void) {
+        for (name, value) in upstream {
+            if name.isHeaderName(in: notForwardedDownstream) || name.isHeaderName("content-length") { continue }
+            if isEventStream && (name.isHeaderName("cache-control") || name.isHeaderName("x-accel-buffering")) { continue }
+            emit(name, value)
         }
         if isEventStream {
-            headers.replaceOrAdd(name: "Cache-Control", value: "no-cache")
-            headers.replaceOrAdd(name: "X-Accel-Buffering", value: "no")
+            emit("Cache-Control", "no-cache")
+            emit("X-Accel-Buffering", "no")
         }
-        if !keepAlive { headers.add(name: "Connection", value: "close") }
-        return (HTTPResponseHead(version: clientVersion, status: upstream.status, headers: headers), isEventStream)
     }
 }
 

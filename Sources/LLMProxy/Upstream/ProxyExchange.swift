@@ -197,12 +197,17 @@ final class ProxyExchange: UpstreamResponseDelegate {
             state = .drainingRetryable(connection, candidate: candidate, head: head, body: ByteBuffer())
             return
         }
-        let (clientHead, isEventStream) = ForwardedHeaders.downstreamResponse(
-            head, clientVersion: request.head.version, keepAlive: handler.keepAlive)
+        let (isEventStream, contentLength) = ForwardedHeaders.inspectDownstream(head.headers)
         let tracker = isEventStream && request.operation.streamEndsWithDone && status < 300 ? StreamCompletionTracker() : nil
         observeUsage = status < 300
         state = .relaying(connection, candidate: candidate, tracker: tracker)
-        handler.writeResponseHead(clientHead, isEventStream: isEventStream)
+        // A stream is chunked whatever its provider said: the gateway may
+        // have to add an interruption event to it.
+        handler.writeResponseHead(status: head.status, contentLength: isEventStream ? nil : contentLength, isEventStream: isEventStream) { buffer in
+            ForwardedHeaders.downstreamResponse(head.headers, isEventStream: isEventStream) {
+                ClientResponseWriter.writeHeader($0, $1, to: &buffer)
+            }
+        }
         if !handler.isWritable { connection.setReadPaused(true) }
     }
 
@@ -313,9 +318,9 @@ final class ProxyExchange: UpstreamResponseDelegate {
 
     private func relayWhole(head: HTTPResponseHead, body: ByteBuffer) {
         finish()
-        var (clientHead, _) = ForwardedHeaders.downstreamResponse(head, clientVersion: request.head.version, keepAlive: handler.keepAlive)
-        clientHead.headers.replaceOrAdd(name: "Content-Length", value: String(body.readableBytes))
-        handler.writeResponseHead(clientHead, isEventStream: false)
+        handler.writeResponseHead(status: head.status, contentLength: body.readableBytes, isEventStream: false) { buffer in
+            ForwardedHeaders.downstreamResponse(head.headers, isEventStream: false) { ClientResponseWriter.writeHeader($0, $1, to: &buffer) }
+        }
         handler.writeResponseBody(body)
         handler.finishResponse()
     }
@@ -323,18 +328,17 @@ final class ProxyExchange: UpstreamResponseDelegate {
     private func answerFromMock(upstreamModel: String) {
         let response = MockProvider.respond(to: request.operation, body: request.body, upstreamModel: upstreamModel)
         mockUsage = response.usage
-        var headers = HTTPHeaders()
-        headers.add(name: "Content-Type", value: response.contentType)
         let isEventStream = response.contentType == "text/event-stream"
-        if isEventStream {
-            headers.add(name: "Cache-Control", value: "no-cache")
-            headers.add(name: "X-Accel-Buffering", value: "no")
-        } else {
-            headers.add(name: "Content-Length", value: String(response.chunks.reduce(0) { $0 + $1.utf8.count }))
-        }
-        if !handler.keepAlive { headers.add(name: "Connection", value: "close") }
         finish()
-        handler.writeResponseHead(HTTPResponseHead(version: request.head.version, status: .ok, headers: headers), isEventStream: isEventStream)
+        handler.writeResponseHead(
+            status: .ok, contentLength: isEventStream ? nil : response.chunks.reduce(0) { $0 + $1.utf8.count }, isEventStream: isEventStream
+        ) { buffer in
+            ClientResponseWriter.writeHeader("Content-Type", response.contentType, to: &buffer)
+            if isEventStream {
+                ClientResponseWriter.writeHeader("Cache-Control", "no-cache", to: &buffer)
+                ClientResponseWriter.writeHeader("X-Accel-Buffering", "no", to: &buffer)
+            }
+        }
         for chunk in response.chunks {
             handler.writeResponseBody(ByteBuffer(string: chunk))
             if isEventStream { handler.flush() }
