@@ -405,10 +405,11 @@ final class GatewayHandler: ChannelDuplexHandler, RemovableChannelHandler {
         writer.body(buffer, allocator: loop.allocator) { context.write(wrapOutboundOut($0), promise: nil) }
     }
 
+    /// Flushes after the loop's current batch of events (see `FlushCoalescer`).
     func flush() {
         guard let context else { return }
         if let pending = writer.takePending() { context.write(wrapOutboundOut(pending), promise: nil) }
-        context.flush()
+        loop.flushes.flushSoon(context)
     }
 
     private func requestDone(clientGone: Bool = false) {
@@ -442,7 +443,8 @@ final class GatewayHandler: ChannelDuplexHandler, RemovableChannelHandler {
         requestDone()
         let last = writer.end(allocator: loop.allocator)
         if keepAlive {
-            if let last { context.writeAndFlush(wrapOutboundOut(last), promise: nil) } else { context.flush() }
+            if let last { context.write(wrapOutboundOut(last), promise: nil) }
+            loop.flushes.flushSoon(context)
             resumeQueued()
         } else {
             context.writeAndFlush(wrapOutboundOut(last ?? Self.noBody)).assumeIsolated().whenComplete { _ in context.close(promise: nil) }
@@ -452,8 +454,10 @@ final class GatewayHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// A body that cannot be completed: closing is the only honest signal.
     func abortResponse() {
         requestDone()
-        flush()
-        context?.close(promise: nil)
+        guard let context else { return }
+        if let pending = writer.takePending() { context.write(wrapOutboundOut(pending), promise: nil) }
+        context.flush()
+        context.close(promise: nil)
     }
 
     func sendError(_ error: OpenAIError) {

@@ -11,6 +11,7 @@ final class LoopContext {
     let logger: Logger
     let metrics: LoopMetrics
     let allocator = ByteBufferAllocator()
+    let flushes: FlushCoalescer
     private(set) var config: RuntimeConfig
     /// The rate limiter of each key of `config`, by key index.
     private(set) var limiters: [KeyRateLimiter?]
@@ -42,7 +43,8 @@ final class LoopContext {
         self.limiters = limiters
         self.metrics = LoopMetrics(metrics: metrics)
         self.providerUp = Array(repeating: true, count: config.providers.count)
-        self.pool = UpstreamConnectionPool(eventLoop: eventLoop, tls: tls)
+        self.flushes = FlushCoalescer(eventLoop: eventLoop)
+        self.pool = UpstreamConnectionPool(eventLoop: eventLoop, tls: tls, flushes: flushes)
         self.logger = logger
         self.healthReporter = healthReporter
     }

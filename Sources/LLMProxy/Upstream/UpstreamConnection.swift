@@ -29,6 +29,7 @@ final class UpstreamConnection: ChannelDuplexHandler, RemovableChannelHandler {
     let id: Int
     let poolKey: UpstreamPoolKey
     private let decoder: UpstreamResponseDecoder
+    private let flushes: FlushCoalescer?
     weak var pool: UpstreamConnectionPool?
     private(set) var context: ChannelHandlerContext?
     private var delegate: (any UpstreamResponseDelegate)?
@@ -38,10 +39,11 @@ final class UpstreamConnection: ChannelDuplexHandler, RemovableChannelHandler {
     /// Exchanges this connection has completed; 0 means it is fresh.
     private(set) var completedExchanges = 0
 
-    init(id: Int, poolKey: UpstreamPoolKey, decoder: UpstreamResponseDecoder) {
+    init(id: Int, poolKey: UpstreamPoolKey, decoder: UpstreamResponseDecoder, flushes: FlushCoalescer?) {
         self.id = id
         self.poolKey = poolKey
         self.decoder = decoder
+        self.flushes = flushes
     }
 
     var isActive: Bool { context?.channel.isActive ?? false }
@@ -59,7 +61,12 @@ final class UpstreamConnection: ChannelDuplexHandler, RemovableChannelHandler {
         self.delegate = delegate
         keepAlive = true
         decoder.expectResponse(to: method)
-        context.writeAndFlush(wrapOutboundOut(request), promise: nil)
+        if let flushes {
+            context.write(wrapOutboundOut(request), promise: nil)
+            flushes.flushSoon(context)
+        } else {
+            context.writeAndFlush(wrapOutboundOut(request), promise: nil)
+        }
         if readPaused { setReadPaused(false) }
     }
 

@@ -39,6 +39,7 @@ struct UpstreamPoolKey: Hashable, Sendable {
 final class UpstreamConnectionPool {
     let eventLoop: any EventLoop
     private let tls: TLSContextCache
+    private let flushes: FlushCoalescer?
     /// Boxed, so a lease or release mutates the stack in place instead of
     /// copying it out of the dictionary and back.
     private final class HostStack {
@@ -55,9 +56,10 @@ final class UpstreamConnectionPool {
     static let idleTimeout = TimeAmount.seconds(30)
     static let maximumIdlePerHost = 256
 
-    init(eventLoop: any EventLoop, tls: TLSContextCache) {
+    init(eventLoop: any EventLoop, tls: TLSContextCache, flushes: FlushCoalescer? = nil) {
         self.eventLoop = eventLoop
         self.tls = tls
+        self.flushes = flushes
     }
 
     var idleCount: Int { idleConnections.count }
@@ -131,6 +133,7 @@ final class UpstreamConnectionPool {
             return
         }
         let host = key.endpoint.host
+        let flushes = NIOLoopBound(self.flushes, eventLoop: eventLoop)
         let bootstrap = ClientBootstrap(group: eventLoop)
             .connectTimeout(connectTimeout)
             .channelOption(.tcpOption(.tcp_nodelay), value: 1)
@@ -147,7 +150,7 @@ final class UpstreamConnectionPool {
                     // parsed by NIO's HTTP/1.1 decoder.
                     let decoder = UpstreamResponseDecoder()
                     try sync.addHandler(ByteToMessageHandler(decoder))
-                    try sync.addHandler(UpstreamConnection(id: id, poolKey: key, decoder: decoder))
+                    try sync.addHandler(UpstreamConnection(id: id, poolKey: key, decoder: decoder, flushes: flushes.value))
                 }
             }
         bootstrap.connect(host: host, port: key.endpoint.port).assumeIsolated().whenComplete { result in
