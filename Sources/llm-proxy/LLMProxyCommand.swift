@@ -41,6 +41,8 @@ struct Serve: AsyncParsableCommand {
         }
         LogSetup.bootstrap(format: snapshot.config.logFormat ?? .text, level: LogSetup.level(snapshot.config.logLevel))
         let logger = Logger(label: "llm-proxy")
+        let openFiles = OpenFileLimit.raiseToHardLimit()
+        logger.info("starting", metadata: ["open_file_limit": "\(openFiles.map(String.init) ?? "unknown")", "version": "\(LLMProxyVersion.current)"])
         let gateway = try Gateway(config: snapshot, logger: logger)
         let service = GatewayService(gateway: gateway, reloader: ConfigReloader(gateway: gateway, sources: sources))
         let group = ServiceGroup(configuration: .init(

@@ -42,7 +42,7 @@ final class ProxyExchange: UpstreamResponseDelegate {
 
     private let handler: GatewayHandler
     private let loop: LoopContext
-    private let request: ProxiedRequest
+    private var request: ProxiedRequest
     private var state: State
     private var tried: [Bool]
     private let balancer: RoundRobinState
@@ -201,6 +201,10 @@ final class ProxyExchange: UpstreamResponseDelegate {
         let tracker = isEventStream && request.operation.streamEndsWithDone && status < 300 ? StreamCompletionTracker() : nil
         observeUsage = status < 300
         state = .relaying(connection, candidate: candidate, tracker: tracker)
+        // No attempt follows: the request's bytes can go now rather than at
+        // the end of what may be a minutes-long stream.
+        upstreamRequest = nil
+        request.body = ByteBuffer()
         // A stream is chunked whatever its provider said: the gateway may
         // have to add an interruption event to it.
         handler.writeResponseHead(status: head.status, contentLength: isEventStream ? nil : contentLength, isEventStream: isEventStream) { buffer in

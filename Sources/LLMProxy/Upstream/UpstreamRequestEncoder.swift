@@ -24,7 +24,12 @@ enum UpstreamRequestEncoder {
     ) -> ByteBuffer {
         let quotedModel = replacement.map { JSONString.quoted($0.model) }
         let contentLength = body.readableBytes - (replacement?.range.count ?? 0) + (quotedModel?.utf8.count ?? 0)
-        var buffer = allocator.buffer(capacity: 1024 + contentLength)
+        // Sized to fit: a request may wait for its answer for minutes, and
+        // 10,000 waiting streams should not each hold a kilobyte of slack.
+        var headerBytes = 128 + plan.target.utf8.count + host.utf8.count + (requestID?.utf8.count ?? 0)
+        for (name, value) in client { headerBytes += name.utf8.count + value.utf8.count + 4 }
+        for header in plan.headers { headerBytes += header.name.utf8.count + header.value.utf8.count + 4 }
+        var buffer = allocator.buffer(capacity: headerBytes + contentLength)
         buffer.writeString(method.rawValue)
         buffer.writeInteger(UInt8(ascii: " "))
         buffer.writeString(plan.target)

@@ -15,13 +15,20 @@ final class SpawnedGateway: @unchecked Sendable {
     }
 
     /// Starts `llm-proxy serve --config <configPath>` and waits for /health.
-    init(configPath: String, directory: URL, environment: [String: String] = [:]) async throws {
+    /// `softOpenFileLimit` starts it with that soft limit on open files (through the shell's `ulimit`).
+    init(configPath: String, directory: URL, environment: [String: String] = [:], softOpenFileLimit: Int? = nil) async throws {
         self.directory = directory
         port = try await unusedPort()
         logFile = directory.appendingPathComponent("gateway-\(port).log")
         FileManager.default.createFile(atPath: logFile.path, contents: nil)
-        process.executableURL = Self.binary
-        process.arguments = ["serve", "--config", configPath, "--host", "127.0.0.1", "--port", String(port)]
+        let arguments = ["serve", "--config", configPath, "--host", "127.0.0.1", "--port", String(port)]
+        if let softOpenFileLimit {
+            process.executableURL = URL(fileURLWithPath: "/bin/sh")
+            process.arguments = ["-c", "ulimit -Sn \(softOpenFileLimit) && exec \"$0\" \"$@\"", Self.binary.path] + arguments
+        } else {
+            process.executableURL = Self.binary
+            process.arguments = arguments
+        }
         process.currentDirectoryURL = directory
         var env = ProcessInfo.processInfo.environment
         env.merge(environment) { $1 }
