@@ -134,13 +134,17 @@ PIDS+=($!)
 taskset -c 1 python3 scripts/bench_streams.py upstream "$IDLE_PORT" 2 4000 &
 PIDS+=($!)
 taskset -c 0 "$NGINX" -p "$WORK/proxy" -c "$WORK/proxy/nginx.conf" -e "$WORK/proxy/error.log"
-LOG_LEVEL=error taskset -c 0 "$GATEWAY" serve --config "$WORK/gateway.yaml" >"$WORK/gateway.log" 2>&1 &
-PIDS+=($!)
-GW_PID=$!
-for _ in $(seq 1 2000); do
-  curl -fs "http://127.0.0.1:$GW_PORT/health" >/dev/null 2>&1 && break
-  sleep 0.005
-done
+# start_gateway LOGFILE: runs llm-proxy on core 0, sets GW_PID, waits for /health.
+start_gateway() {
+  LOG_LEVEL=error taskset -c 0 "$GATEWAY" serve --config "$WORK/gateway.yaml" >"$1" 2>&1 &
+  GW_PID=$!
+  PIDS+=("$GW_PID")
+  for _ in $(seq 1 2000); do
+    curl -fs "http://127.0.0.1:$GW_PORT/health" >/dev/null 2>&1 && break
+    sleep 0.005
+  done
+}
+start_gateway "$WORK/gateway.log"
 for _ in $(seq 1 100); do
   curl -fs -o /dev/null "http://127.0.0.1:$NGINX_PORT/" -d x && break
   sleep 0.05
@@ -250,13 +254,7 @@ if [ "$NOFILE_HARD" != unlimited ] && [ $(((NOFILE_HARD - 64) / 2)) -lt $HELD_ST
 fi
 echo "== held streams: $HELD_STREAMS concurrent streams through one event loop, on a fresh gateway (each held ~8 s)"
 kill "$GW_PID" 2>/dev/null; wait "$GW_PID" 2>/dev/null || true
-LOG_LEVEL=error taskset -c 0 "$GATEWAY" serve --config "$WORK/gateway.yaml" >"$WORK/gateway-held.log" 2>&1 &
-PIDS+=($!)
-GW_PID=$!
-for _ in $(seq 1 2000); do
-  curl -fs "http://127.0.0.1:$GW_PORT/health" >/dev/null 2>&1 && break
-  sleep 0.005
-done
+start_gateway "$WORK/gateway-held.log"
 HELD=$(taskset -c 1 python3 scripts/bench_streams.py client "http://127.0.0.1:$GW_PORT/v1/chat/completions" "$HELD_STREAMS" sk-bench idle-model)
 HELD_PEAK_KB=$(awk '/VmHWM/ {print $2}' "/proc/$GW_PID/status")
 echo "   $HELD"
