@@ -29,6 +29,16 @@ import Testing
         return yaml
     }
 
+    /// The built binary on `config(key: "sk-one")` with the model `streamy`
+    /// served by an upstream that streams `chunks` `interval` apart.
+    static func spawnWithStreamingUpstream(chunks: [String], interval: Duration) async throws -> (MockUpstream, SpawnedGateway, URL) {
+        let upstream = try await MockUpstream { _ in .stream(chunks: chunks, interval: interval, cut: false) }
+        let directory = try temporaryDirectory()
+        let path = directory.appendingPathComponent("config.yaml")
+        try writeFile(config(key: "sk-one", upstream: upstream.baseURL), to: path)
+        return (upstream, try await SpawnedGateway(configPath: path.path, directory: directory), path)
+    }
+
     @Test func sighupSwapsKeysWithinASecondAndInvalidFilesAreRejected() async throws {
         let directory = try temporaryDirectory()
         let path = directory.appendingPathComponent("config.yaml")
@@ -66,11 +76,7 @@ import Testing
 
     @Test func streamStartedBeforeReloadFinishesByteIdentical() async throws {
         let chunks = (0..<15).map { "data: {\"i\":\($0)}\n\n" } + ["data: [DONE]\n\n"]
-        let upstream = try await MockUpstream { _ in .stream(chunks: chunks, interval: .milliseconds(60), cut: false) }
-        let directory = try temporaryDirectory()
-        let path = directory.appendingPathComponent("config.yaml")
-        try writeFile(Self.config(key: "sk-one", upstream: upstream.baseURL), to: path)
-        let gateway = try await SpawnedGateway(configPath: path.path, directory: directory)
+        let (upstream, gateway, path) = try await Self.spawnWithStreamingUpstream(chunks: chunks, interval: .milliseconds(60))
         defer { gateway.stop() }
         async let stream = TestClient.chat(port: gateway.port, model: "streamy", stream: true, key: "sk-one")
         try await Task.sleep(for: .milliseconds(200))
@@ -117,11 +123,7 @@ import Testing
 
     @Test func sigtermLetsARunningStreamFinishThenExitsZero() async throws {
         let chunks = (0..<10).map { "data: {\"i\":\($0)}\n\n" } + ["data: [DONE]\n\n"]
-        let upstream = try await MockUpstream { _ in .stream(chunks: chunks, interval: .milliseconds(80), cut: false) }
-        let directory = try temporaryDirectory()
-        let path = directory.appendingPathComponent("config.yaml")
-        try writeFile(Self.config(key: "sk-one", upstream: upstream.baseURL), to: path)
-        let gateway = try await SpawnedGateway(configPath: path.path, directory: directory)
+        let (upstream, gateway, _) = try await Self.spawnWithStreamingUpstream(chunks: chunks, interval: .milliseconds(80))
         defer { gateway.stop() }
         async let stream = TestClient.chat(port: gateway.port, model: "streamy", stream: true, key: "sk-one")
         try await Task.sleep(for: .milliseconds(200))

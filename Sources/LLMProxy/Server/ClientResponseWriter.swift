@@ -131,3 +131,9 @@ struct ClientResponseWriter {
         }
     }
 }
+
+extension ByteBuffer {
+    /// One empty buffer for every place that needs one: `ByteBuffer()`
+    /// allocates storage each time.
+    static let sharedEmpty = ByteBuffer()
+}

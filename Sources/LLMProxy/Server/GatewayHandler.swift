@@ -38,9 +38,6 @@ final class GatewayHandler: ChannelDuplexHandler, RemovableChannelHandler {
         var body: ByteBuffer
     }
 
-    /// Shared by every request without a body, so none allocates one.
-    private static let noBody = ByteBuffer()
-
     private let loop: LoopContext
     private let gateway: GatewayState
     private var context: ChannelHandlerContext?
@@ -247,7 +244,7 @@ final class GatewayHandler: ChannelDuplexHandler, RemovableChannelHandler {
         responseHeaders.append(("x-request-id", newRecord.requestID))
         if newRecord.isAPI { loop.metrics.requestStarted() }
         var request = IncomingRequest(
-            head: head, route: route, path: path, query: query, snapshot: snapshot, keyIndex: nil, limiter: nil, body: Self.noBody)
+            head: head, route: route, path: path, query: query, snapshot: snapshot, keyIndex: nil, limiter: nil, body: .sharedEmpty)
         if let error = admissionError(&request) {
             state = .discarding(error)
             return
@@ -375,8 +372,10 @@ final class GatewayHandler: ChannelDuplexHandler, RemovableChannelHandler {
     // MARK: - Writing responses
 
     /// Starts the response: status line, `headers` (written by the caller),
-    /// the request's own headers (request id, rate limits) and the framing
-    /// for a body of `contentLength` bytes (nil: not known yet).
+    /// the request's own headers (request id, rate limits), for a stream
+    /// `Cache-Control: no-cache` and `X-Accel-Buffering: no` (so no buffering
+    /// proxy in front holds its events back), and the framing for a body of
+    /// `contentLength` bytes (nil: not known yet).
     func writeResponseHead(
         status: HTTPResponseStatus, contentLength: Int?, isEventStream: Bool, headers: (inout ByteBuffer) -> Void
     ) {
@@ -390,6 +389,10 @@ final class GatewayHandler: ChannelDuplexHandler, RemovableChannelHandler {
             keepAlive: &keepAlive, allocator: loop.allocator
         ) { buffer in
             headers(&buffer)
+            if isEventStream {
+                ClientResponseWriter.writeHeader("Cache-Control", "no-cache", to: &buffer)
+                ClientResponseWriter.writeHeader("X-Accel-Buffering", "no", to: &buffer)
+            }
             for (name, value) in own { ClientResponseWriter.writeHeader(name, value, to: &buffer) }
         }
     }
@@ -410,8 +413,12 @@ final class GatewayHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// Flushes after the loop's current batch of events (see `FlushCoalescer`).
     func flush() {
         guard let context else { return }
-        if let pending = writer.takePending() { context.write(wrapOutboundOut(pending), promise: nil) }
+        writePending(context)
         loop.flushes.flushSoon(context)
+    }
+
+    private func writePending(_ context: ChannelHandlerContext) {
+        if let pending = writer.takePending() { context.write(wrapOutboundOut(pending), promise: nil) }
     }
 
     private func requestDone(clientGone: Bool = false) {
@@ -449,7 +456,7 @@ final class GatewayHandler: ChannelDuplexHandler, RemovableChannelHandler {
             loop.flushes.flushSoon(context)
             resumeQueued()
         } else {
-            context.writeAndFlush(wrapOutboundOut(last ?? Self.noBody)).assumeIsolated().whenComplete { _ in context.close(promise: nil) }
+            context.writeAndFlush(wrapOutboundOut(last ?? .sharedEmpty)).assumeIsolated().whenComplete { _ in context.close(promise: nil) }
         }
     }
 
@@ -457,7 +464,7 @@ final class GatewayHandler: ChannelDuplexHandler, RemovableChannelHandler {
     func abortResponse() {
         requestDone()
         guard let context else { return }
-        if let pending = writer.takePending() { context.write(wrapOutboundOut(pending), promise: nil) }
+        writePending(context)
         context.flush()
         context.close(promise: nil)
     }

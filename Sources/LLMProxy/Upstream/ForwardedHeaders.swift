@@ -69,18 +69,13 @@ enum ForwardedHeaders {
     }
 
     /// The provider's response headers the client gets: all but hop-by-hop
-    /// ones and the framing (`GatewayHandler` writes its own); a stream gets
-    /// `Cache-Control: no-cache` and `X-Accel-Buffering: no` in place of the
-    /// provider's, so no buffering proxy in front holds its events back.
+    /// ones and the framing (`GatewayHandler` writes its own, and for a
+    /// stream its own `Cache-Control` and `X-Accel-Buffering`).
     static func downstreamResponse(_ upstream: HTTPHeaders, isEventStream: Bool, _ emit: (_ name: String, _ value: String) -> Void) {
         for (name, value) in upstream {
             if name.isHeaderName(in: notForwardedDownstream) || name.isHeaderName("content-length") { continue }
             if isEventStream && (name.isHeaderName("cache-control") || name.isHeaderName("x-accel-buffering")) { continue }
             emit(name, value)
-        }
-        if isEventStream {
-            emit("Cache-Control", "no-cache")
-            emit("X-Accel-Buffering", "no")
         }
     }
 }

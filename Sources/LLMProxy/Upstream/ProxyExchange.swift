@@ -141,7 +141,7 @@ final class ProxyExchange: UpstreamResponseDelegate {
             return
         }
         let connectTimeout = TimeAmount.nanoseconds(Int64(config.server.connectTimeoutSeconds * 1_000_000_000))
-        loop.pool.lease(upstreamRequest.key, connectTimeout: connectTimeout, fresh: fresh) { [self] result in
+        loop.pool.connect(upstreamRequest.key, connectTimeout: connectTimeout) { [self] result in
             guard case .connecting(let current) = state, current == candidate else {
                 // Cancelled or timed out while connecting.
                 if case .success(let connection) = result { loop.pool.release(connection, reusable: true) }
@@ -204,7 +204,7 @@ final class ProxyExchange: UpstreamResponseDelegate {
         // No attempt follows: the request's bytes can go now rather than at
         // the end of what may be a minutes-long stream.
         upstreamRequest = nil
-        request.body = ByteBuffer()
+        request.body = .sharedEmpty
         // A stream is chunked whatever its provider said: the gateway may
         // have to add an interruption event to it.
         handler.writeResponseHead(status: head.status, contentLength: isEventStream ? nil : contentLength, isEventStream: isEventStream) { buffer in
@@ -338,10 +338,6 @@ final class ProxyExchange: UpstreamResponseDelegate {
             status: .ok, contentLength: isEventStream ? nil : response.chunks.reduce(0) { $0 + $1.utf8.count }, isEventStream: isEventStream
         ) { buffer in
             ClientResponseWriter.writeHeader("Content-Type", response.contentType, to: &buffer)
-            if isEventStream {
-                ClientResponseWriter.writeHeader("Cache-Control", "no-cache", to: &buffer)
-                ClientResponseWriter.writeHeader("X-Accel-Buffering", "no", to: &buffer)
-            }
         }
         for chunk in response.chunks {
             handler.writeResponseBody(ByteBuffer(string: chunk))

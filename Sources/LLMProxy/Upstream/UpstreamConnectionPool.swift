@@ -75,18 +75,6 @@ final class UpstreamConnectionPool {
         return nil
     }
 
-    /// Hands out an idle connection or opens a new one; `completion` runs on
-    /// this event loop.
-    /// `fresh` skips idle connections (after one turned out to be closed).
-    func lease(_ key: UpstreamPoolKey, connectTimeout: TimeAmount, fresh: Bool = false,
-               _ completion: @escaping (Result<UpstreamConnection, any Error>) -> Void) {
-        if !fresh, let connection = leaseIdle(key) {
-            completion(.success(connection))
-            return
-        }
-        connect(key, connectTimeout: connectTimeout, completion)
-    }
-
     /// An exchange finished with this connection.
     func release(_ connection: UpstreamConnection, reusable: Bool) {
         let now = NIODeadline.now().uptimeNanoseconds
@@ -121,8 +109,11 @@ final class UpstreamConnectionPool {
         expiryTask = nil
     }
 
-    private func connect(_ key: UpstreamPoolKey, connectTimeout: TimeAmount,
-                         _ completion: @escaping (Result<UpstreamConnection, any Error>) -> Void) {
+    /// Opens a new connection (when `leaseIdle` has none, or after an idle
+    /// one turned out to be closed); `completion` runs on this event loop.
+    func connect(_ key: UpstreamPoolKey, connectTimeout: TimeAmount,
+                 _ completion: @escaping (Result<UpstreamConnection, any Error>) -> Void) {
+        eventLoop.preconditionInEventLoop()
         nextID += 1
         let id = nextID
         let sslContext: NIOSSLContext?
