@@ -29,7 +29,7 @@ final class UpstreamConnection: ChannelDuplexHandler, RemovableChannelHandler {
     let id: Int
     let poolKey: UpstreamPoolKey
     private let decoder: UpstreamResponseDecoder
-    private let flushes: FlushCoalescer?
+    private let flushes: FlushCoalescer
     weak var pool: UpstreamConnectionPool?
     private(set) var context: ChannelHandlerContext?
     private var delegate: (any UpstreamResponseDelegate)?
@@ -39,7 +39,7 @@ final class UpstreamConnection: ChannelDuplexHandler, RemovableChannelHandler {
     /// Exchanges this connection has completed; 0 means it is fresh.
     private(set) var completedExchanges = 0
 
-    init(id: Int, poolKey: UpstreamPoolKey, decoder: UpstreamResponseDecoder, flushes: FlushCoalescer?) {
+    init(id: Int, poolKey: UpstreamPoolKey, decoder: UpstreamResponseDecoder, flushes: FlushCoalescer) {
         self.id = id
         self.poolKey = poolKey
         self.decoder = decoder
@@ -61,12 +61,8 @@ final class UpstreamConnection: ChannelDuplexHandler, RemovableChannelHandler {
         self.delegate = delegate
         keepAlive = true
         decoder.expectResponse(to: method)
-        if let flushes {
-            context.write(wrapOutboundOut(request), promise: nil)
-            flushes.flushSoon(context)
-        } else {
-            context.writeAndFlush(wrapOutboundOut(request), promise: nil)
-        }
+        context.write(wrapOutboundOut(request), promise: nil)
+        flushes.flushSoon(context)
         if readPaused { setReadPaused(false) }
     }
 

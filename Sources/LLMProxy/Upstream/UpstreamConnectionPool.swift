@@ -39,7 +39,7 @@ struct UpstreamPoolKey: Hashable, Sendable {
 final class UpstreamConnectionPool {
     let eventLoop: any EventLoop
     private let tls: TLSContextCache
-    private let flushes: FlushCoalescer?
+    private let flushes: FlushCoalescer
     /// Boxed, so a lease or release mutates the stack in place instead of
     /// copying it out of the dictionary and back.
     private final class HostStack {
@@ -56,7 +56,7 @@ final class UpstreamConnectionPool {
     static let idleTimeout = TimeAmount.seconds(30)
     static let maximumIdlePerHost = 256
 
-    init(eventLoop: any EventLoop, tls: TLSContextCache, flushes: FlushCoalescer? = nil) {
+    init(eventLoop: any EventLoop, tls: TLSContextCache, flushes: FlushCoalescer) {
         self.eventLoop = eventLoop
         self.tls = tls
         self.flushes = flushes
