@@ -15,7 +15,7 @@ import Testing
         var keepAlive = keepAlive
         var out: [ByteBuffer] = []
         writer.head(version: version, status: status, contentLength: contentLength, requestIsHEAD: head, keepAlive: &keepAlive, allocator: allocator) {
-            ClientResponseWriter.writeHeader("Content-Type", "text/plain", to: &$0)
+            $0.writeHTTPHeader("Content-Type", "text/plain")
         }
         let framing = writer.framing
         for part in parts { writer.body(ByteBuffer(string: part), allocator: allocator) { out.append($0) } }

@@ -54,7 +54,7 @@ struct ClientResponseWriter {
         headers(&buffer)
         if !bodyless {
             if let contentLength {
-                Self.writeHeader("Content-Length", String(contentLength), to: &buffer)
+                buffer.writeHTTPHeader("Content-Length", String(contentLength))
             } else if framing == .chunked {
                 buffer.writeStaticString("Transfer-Encoding: chunked\r\n")
             }
@@ -115,13 +115,6 @@ struct ClientResponseWriter {
         return pending
     }
 
-    static func writeHeader(_ name: String, _ value: String, to buffer: inout ByteBuffer) {
-        buffer.writeString(name)
-        buffer.writeStaticString(": ")
-        buffer.writeString(value)
-        buffer.writeStaticString("\r\n")
-    }
-
     private static func writeHex(_ value: Int, to buffer: inout ByteBuffer) {
         var digits = 1
         while value >> (4 * digits) != 0 { digits += 1 }
@@ -130,10 +123,4 @@ struct ClientResponseWriter {
             buffer.writeInteger(nibble < 10 ? UInt8(ascii: "0") + nibble : UInt8(ascii: "a") - 10 + nibble)
         }
     }
-}
-
-extension ByteBuffer {
-    /// One empty buffer for every place that needs one: `ByteBuffer()`
-    /// allocates storage each time.
-    static let sharedEmpty = ByteBuffer()
 }

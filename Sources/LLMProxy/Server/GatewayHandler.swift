@@ -390,10 +390,10 @@ final class GatewayHandler: ChannelDuplexHandler, RemovableChannelHandler {
         ) { buffer in
             headers(&buffer)
             if isEventStream {
-                ClientResponseWriter.writeHeader("Cache-Control", "no-cache", to: &buffer)
-                ClientResponseWriter.writeHeader("X-Accel-Buffering", "no", to: &buffer)
+                buffer.writeHTTPHeader("Cache-Control", "no-cache")
+                buffer.writeHTTPHeader("X-Accel-Buffering", "no")
             }
-            for (name, value) in own { ClientResponseWriter.writeHeader(name, value, to: &buffer) }
+            for (name, value) in own { buffer.writeHTTPHeader(name, value) }
         }
     }
 
@@ -486,8 +486,8 @@ final class GatewayHandler: ChannelDuplexHandler, RemovableChannelHandler {
             return
         }
         writeResponseHead(status: status, contentLength: body.utf8.count, isEventStream: false) { buffer in
-            for (name, value) in extraHeaders { ClientResponseWriter.writeHeader(name, value, to: &buffer) }
-            ClientResponseWriter.writeHeader("Content-Type", contentType, to: &buffer)
+            for (name, value) in extraHeaders { buffer.writeHTTPHeader(name, value) }
+            buffer.writeHTTPHeader("Content-Type", contentType)
         }
         writeResponseBody(ByteBuffer(string: body))
         finishResponse()

@@ -209,7 +209,7 @@ final class ProxyExchange: UpstreamResponseDelegate {
         // have to add an interruption event to it.
         handler.writeResponseHead(status: head.status, contentLength: isEventStream ? nil : contentLength, isEventStream: isEventStream) { buffer in
             ForwardedHeaders.downstreamResponse(head.headers, isEventStream: isEventStream) {
-                ClientResponseWriter.writeHeader($0, $1, to: &buffer)
+                buffer.writeHTTPHeader($0, $1)
             }
         }
         if !handler.isWritable { connection.setReadPaused(true) }
@@ -323,7 +323,7 @@ final class ProxyExchange: UpstreamResponseDelegate {
     private func relayWhole(head: HTTPResponseHead, body: ByteBuffer) {
         finish()
         handler.writeResponseHead(status: head.status, contentLength: body.readableBytes, isEventStream: false) { buffer in
-            ForwardedHeaders.downstreamResponse(head.headers, isEventStream: false) { ClientResponseWriter.writeHeader($0, $1, to: &buffer) }
+            ForwardedHeaders.downstreamResponse(head.headers, isEventStream: false) { buffer.writeHTTPHeader($0, $1) }
         }
         handler.writeResponseBody(body)
         handler.finishResponse()
@@ -337,7 +337,7 @@ final class ProxyExchange: UpstreamResponseDelegate {
         handler.writeResponseHead(
             status: .ok, contentLength: isEventStream ? nil : response.chunks.reduce(0) { $0 + $1.utf8.count }, isEventStream: isEventStream
         ) { buffer in
-            ClientResponseWriter.writeHeader("Content-Type", response.contentType, to: &buffer)
+            buffer.writeHTTPHeader("Content-Type", response.contentType)
         }
         for chunk in response.chunks {
             handler.writeResponseBody(ByteBuffer(string: chunk))

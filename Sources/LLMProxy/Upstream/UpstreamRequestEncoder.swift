@@ -37,10 +37,7 @@ enum UpstreamRequestEncoder {
         ForwardedHeaders.upstreamRequest(
             client: client, plan: plan, host: host, contentLength: contentLength, requestID: requestID
         ) { name, value in
-            buffer.writeString(name)
-            buffer.writeStaticString(": ")
-            buffer.writeString(value)
-            buffer.writeStaticString("\r\n")
+            buffer.writeHTTPHeader(name, value)
         }
         buffer.writeStaticString("\r\n")
         if let replacement, let quotedModel {
