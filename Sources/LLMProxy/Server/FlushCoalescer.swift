@@ -16,7 +16,6 @@ final class FlushCoalescer {
     /// The list being flushed, kept to reuse its storage.
     private var flushing: [ChannelHandlerContext] = []
     private var scheduled = false
-    private var task: (@Sendable () -> Void)?
 
     init(eventLoop: any EventLoop) {
         self.eventLoop = eventLoop
@@ -27,11 +26,7 @@ final class FlushCoalescer {
         waiting.append(context)
         guard !scheduled else { return }
         scheduled = true
-        if task == nil {
-            let bound = NIOLoopBound(self, eventLoop: eventLoop)
-            task = { bound.value.flushAll() }
-        }
-        eventLoop.execute(task!)
+        eventLoop.assumeIsolated().execute { self.flushAll() }
     }
 
     private func flushAll() {
