@@ -1,5 +1,5 @@
 import Foundation
-import LLMProxy
+@testable import LLMProxy
 import NIOCore
 import Testing
 
@@ -335,6 +335,46 @@ import Testing
         try await waitUntil(seconds: 4) { stalled.allSatisfy { !$0.isActive } }
         #expect(stalled.allSatisfy { !$0.isActive })
         for channel in stalled { try? await channel.close() }
+        await gateway.stop()
+        await upstream.stop()
+    }
+
+    @Test func providersByHostNameAndByAddressBothConnect() async throws {
+        // An IP literal is connected to directly; a name goes through NIO's resolver.
+        let literal = UpstreamPoolKey(endpoint: UpstreamEndpoint(parsing: "http://127.0.0.1:8080")!, verifyTLS: true)
+        let named = UpstreamPoolKey(endpoint: UpstreamEndpoint(parsing: "http://localhost:8080")!, verifyTLS: true)
+        #expect(literal.literalAddress?.port == 8080 && named.literalAddress == nil)
+        let upstream = try await MockUpstream()
+        let byName = upstream.baseURL.replacingOccurrences(of: "127.0.0.1", with: "localhost")
+        let gateway = try await GatewayHarness.start(yaml: providersYAML([("a", byName, 1)]))
+        let response = try await TestClient.chat(port: gateway.port)
+        #expect(response.status == 200)
+        #expect(upstream.requests.count == 1)
+        await gateway.stop()
+        await upstream.stop()
+    }
+
+    @Test func idleTimeoutClosesQuietConnectionsButNeverALongStream() async throws {
+        // Four events 600 ms apart: the stream outlasts the 1 s idle timeout
+        // while the client sends nothing.
+        let events = (0..<4).map { "data: {\"n\":\($0)}\n\n" } + ["data: [DONE]\n\n"]
+        let upstream = try await MockUpstream { _ in .stream(chunks: events, interval: .milliseconds(600), cut: false) }
+        let gateway = try await GatewayHarness.start(yaml: providersYAML([("a", upstream.baseURL, 1)], extra: "server: {client_idle_timeout_seconds: 1}\n"))
+        // A connection that never sends a byte is closed.
+        let quiet = try await TestClient.openStalled(port: gateway.port, bytes: [])
+        let body = #"{"model":"demo","stream":true,"messages":[]}"#
+        let request = "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer sk-test\r\nContent-Length: \(body.utf8.count)\r\n\r\n" + body
+        let started = Date()
+        // Kept alive: what comes back ends only when the gateway closes the idle connection.
+        let reply = String(decoding: try await TestClient.raw(port: gateway.port, bytes: Array(request.utf8), timeout: .seconds(8)), as: UTF8.self)
+        let elapsed = Date().timeIntervalSince(started)
+        #expect(reply.hasPrefix("HTTP/1.1 200 OK\r\n"))
+        #expect(reply.contains("data: {\"n\":3}") && reply.hasSuffix("data: [DONE]\n\n\r\n0\r\n\r\n"))
+        #expect(!reply.contains("error"))
+        // Closed about a second after the stream ended (~2.4 s), not by the client's 8 s timeout.
+        #expect(elapsed > 3.0 && elapsed < 6.0, "closed after \(elapsed) s")
+        #expect(!quiet.isActive)
+        try? await quiet.close()
         await gateway.stop()
         await upstream.stop()
     }

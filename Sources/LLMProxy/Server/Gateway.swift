@@ -79,9 +79,7 @@ public final class Gateway: Sendable {
                     guard let context = loops[ObjectIdentifier(channel.eventLoop)]?.value else {
                         throw ChannelError.ioOnClosedChannel
                     }
-                    let idle = TimeAmount.nanoseconds(Int64(context.config.config.server.clientIdleTimeoutSeconds * 1_000_000_000))
                     let sync = channel.pipeline.syncOperations
-                    try sync.addHandler(IdleStateHandler(readTimeout: idle))
                     // Requests are parsed by NIO's HTTP/1.1 decoder. GatewayHandler
                     // writes responses as bytes (ClientResponseWriter), orders
                     // pipelined requests and answers parse errors itself, in

@@ -12,7 +12,7 @@ import NIOHTTP1
 /// instead reads freely and only when a client really sends a request before
 /// the previous answer is done does it queue that request and stop reading
 /// until the answer is out, so answers keep their order and memory stays bounded.
-final class GatewayHandler: ChannelDuplexHandler, RemovableChannelHandler {
+final class GatewayHandler: ChannelDuplexHandler, RemovableChannelHandler, DeadlineOwner {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
@@ -61,6 +61,8 @@ final class GatewayHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private var queued = CircularBuffer<HTTPServerRequestPart>(initialCapacity: 2)
     private var readsHeld = false
     private var readPending = false
+    /// Armed while the connection waits on its client (see `awaitClient`).
+    private var idleSlot: LoopDeadlines<GatewayHandler>.Slot?
 
     init(loop: LoopContext, gateway: GatewayState) {
         self.loop = loop
@@ -72,9 +74,11 @@ final class GatewayHandler: ChannelDuplexHandler, RemovableChannelHandler {
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
         loop.connectionOpened(self)
+        awaitClient()
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
+        stopAwaitingClient()
         requestDone(clientGone: record != nil)
         loop.connectionClosed(self)
         self.context = nil
@@ -185,24 +189,48 @@ final class GatewayHandler: ChannelDuplexHandler, RemovableChannelHandler {
         context.fireChannelWritabilityChanged()
     }
 
-    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        if let idle = event as? IdleStateHandler.IdleStateEvent, idle == .read {
-            switch state {
-            case .idle:
-                // A keep-alive connection with nothing to do, or a client
-                // that never finished its request head.
-                context.close(promise: nil)
-            case .receiving, .discarding:
-                keepAlive = false
-                state = .responding
-                sendError(.requestTimeout())
-            case .exchanging, .responding:
-                // Waiting on the provider, not on the client.
-                break
-            }
-            return
+    func channelReadComplete(context: ChannelHandlerContext) {
+        if isAnswering { stopAwaitingClient() } else { awaitClient() }
+        context.fireChannelReadComplete()
+    }
+
+    // MARK: - Client idle timeout
+
+    /// Restarts the wait for the client: a keep-alive connection with nothing
+    /// to do, or a request that stalls, gets `client_idle_timeout_seconds`
+    /// from its last read (nginx's `keepalive_timeout` and
+    /// `client_body_timeout`). Not armed while the gateway answers: a stream
+    /// may run for minutes without the client sending a byte.
+    ///
+    /// One loop-wide timer (`LoopDeadlines`) instead of NIO's
+    /// `IdleStateHandler`, whose handler, scheduled task and pipeline hop
+    /// per event cost every connection, including 10,000 held streams.
+    private func awaitClient() {
+        if let idleSlot { loop.idleDeadlines.remove(idleSlot) }
+        let timeout = TimeAmount.nanoseconds(Int64(loop.config.config.server.clientIdleTimeoutSeconds * 1_000_000_000))
+        idleSlot = loop.idleDeadlines.add(self, at: .now() + timeout)
+    }
+
+    private func stopAwaitingClient() {
+        if let idleSlot { loop.idleDeadlines.remove(idleSlot) }
+        idleSlot = nil
+    }
+
+    func deadlinePassed() {
+        idleSlot = nil
+        switch state {
+        case .idle:
+            // A keep-alive connection with nothing to do, or a client
+            // that never finished its request head.
+            context?.close(promise: nil)
+        case .receiving, .discarding:
+            keepAlive = false
+            state = .responding
+            sendError(.requestTimeout())
+        case .exchanging, .responding:
+            // Waiting on the provider, not on the client.
+            break
         }
-        context.fireUserInboundEventTriggered(event)
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
@@ -454,6 +482,7 @@ final class GatewayHandler: ChannelDuplexHandler, RemovableChannelHandler {
         if keepAlive {
             if let last { context.write(wrapOutboundOut(last), promise: nil) }
             loop.flushes.flushSoon(context)
+            awaitClient()
             resumeQueued()
         } else {
             context.writeAndFlush(wrapOutboundOut(last ?? .sharedEmpty)).assumeIsolated().whenComplete { _ in context.close(promise: nil) }

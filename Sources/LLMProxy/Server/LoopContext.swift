@@ -31,10 +31,11 @@ final class LoopContext {
     private(set) var activeRequests = 0
     /// Open client connections, so draining can close the idle ones.
     private var clientConnections: [ObjectIdentifier: GatewayHandler] = [:]
-    /// Request deadlines, with one timer armed for the earliest.
-    private var deadlines = DeadlineQueue<ProxyExchange>()
-    private var deadlineTimer: Scheduled<Void>?
-    private var deadlineTimerDue: NIODeadline?
+    /// `server.request_timeout_seconds` of the exchanges in flight.
+    let requestDeadlines: LoopDeadlines<ProxyExchange>
+    /// `server.client_idle_timeout_seconds` of the client connections that
+    /// are waiting on their client (between requests or mid-request).
+    let idleDeadlines: LoopDeadlines<GatewayHandler>
 
     init(eventLoop: any EventLoop, config: RuntimeConfig, limiters: [KeyRateLimiter?], tls: TLSContextCache, logger: Logger,
          metrics: GatewayMetrics, healthReporter: (@Sendable (String, String?) -> Void)?) {
@@ -44,6 +45,8 @@ final class LoopContext {
         self.metrics = LoopMetrics(metrics: metrics)
         self.providerUp = Array(repeating: true, count: config.providers.count)
         self.flushes = FlushCoalescer(eventLoop: eventLoop)
+        self.requestDeadlines = LoopDeadlines(eventLoop: eventLoop)
+        self.idleDeadlines = LoopDeadlines(eventLoop: eventLoop)
         self.pool = UpstreamConnectionPool(eventLoop: eventLoop, tls: tls, flushes: flushes)
         self.logger = logger
         self.healthReporter = healthReporter
@@ -93,33 +96,6 @@ final class LoopContext {
     func updateHealth(_ up: [Bool], configVersion: Int) {
         guard configVersion == config.version else { return }
         providerUp = up
-    }
-
-    /// `exchange.deadlinePassed()` runs at `deadline` unless the slot is removed first.
-    func addDeadline(_ exchange: ProxyExchange, at deadline: NIODeadline) -> DeadlineQueue<ProxyExchange>.Slot {
-        let slot = deadlines.insert(exchange, deadline: deadline)
-        if deadlineTimerDue.map({ deadline < $0 }) ?? true { armDeadlineTimer(at: deadline) }
-        return slot
-    }
-
-    /// Leaves the timer armed: it finds nothing due and re-arms, which is
-    /// cheaper than cancelling and re-scheduling a NIO task per request.
-    func removeDeadline(_ slot: DeadlineQueue<ProxyExchange>.Slot) {
-        deadlines.remove(slot)
-    }
-
-    private func armDeadlineTimer(at deadline: NIODeadline) {
-        deadlineTimer?.cancel()
-        deadlineTimerDue = deadline
-        let bound = NIOLoopBound(self, eventLoop: eventLoop)
-        deadlineTimer = eventLoop.scheduleTask(deadline: deadline) { bound.value.deadlineTimerFired() }
-    }
-
-    private func deadlineTimerFired() {
-        deadlineTimer = nil
-        deadlineTimerDue = nil
-        for exchange in deadlines.popExpired(now: .now()) { exchange.deadlinePassed() }
-        if let next = deadlines.earliest { armDeadlineTimer(at: next) }
     }
 
     /// Resolves on `config`, memoised: regular-expression keys are matched

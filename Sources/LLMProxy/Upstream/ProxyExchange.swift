@@ -28,7 +28,7 @@ struct ProxiedRequest {
 ///
 /// Lives on the client connection's event loop, as do the upstream
 /// connections it uses, so it is driven by plain method calls.
-final class ProxyExchange: UpstreamResponseDelegate {
+final class ProxyExchange: UpstreamResponseDelegate, DeadlineOwner {
     private enum State {
         case connecting(candidate: Int)
         case awaitingHead(UpstreamConnection, candidate: Int)
@@ -51,7 +51,16 @@ final class ProxyExchange: UpstreamResponseDelegate {
     private var lastErrorAnswer: (head: HTTPResponseHead, body: ByteBuffer)?
     private var staleConnectionRetried = false
     private var deadline: DeadlineQueue<ProxyExchange>.Slot?
-    private var upstreamRequest: (bytes: ByteBuffer, key: UpstreamPoolKey)?
+    /// What the current attempt sends. It is encoded only once a connection
+    /// is in hand, and the bytes are NIO's until written: 10,000 streams
+    /// waiting on connects or first answers should not each hold a copy.
+    private struct UpstreamRequest {
+        var plan: UpstreamRequestPlan
+        var replacement: UpstreamRequestEncoder.ModelReplacement?
+        var host: String
+        var key: UpstreamPoolKey
+    }
+    private var upstreamRequest: UpstreamRequest?
     /// The provider of the current (or last) attempt.
     private var providerIndex: Int?
     private var providerName: String? { providerIndex.map { request.snapshot.providers[$0].name } }
@@ -76,7 +85,7 @@ final class ProxyExchange: UpstreamResponseDelegate {
 
     func start() {
         let timeout = TimeAmount.nanoseconds(Int64(config.server.requestTimeoutSeconds * 1_000_000_000))
-        deadline = loop.addDeadline(self, at: .now() + timeout)
+        deadline = loop.requestDeadlines.add(self, at: .now() + timeout)
         nextAttempt()
     }
 
@@ -124,10 +133,8 @@ final class ProxyExchange: UpstreamResponseDelegate {
         let replacement = plan.replacesModel
             ? request.modelField.map { UpstreamRequestEncoder.ModelReplacement(range: $0.valueRange, model: candidate.upstreamModel) }
             : nil
-        let bytes = UpstreamRequestEncoder.encode(
-            method: request.head.method, plan: plan, host: endpoint.hostHeader, client: request.head.headers,
-            requestID: request.requestID, body: request.body, replacingModel: replacement, allocator: loop.allocator)
-        upstreamRequest = (bytes, request.snapshot.poolKeys[candidate.providerIndex]!)
+        upstreamRequest = UpstreamRequest(
+            plan: plan, replacement: replacement, host: endpoint.hostHeader, key: request.snapshot.poolKeys[candidate.providerIndex]!)
         staleConnectionRetried = false
         connect(candidate: candidateIndex)
     }
@@ -159,7 +166,10 @@ final class ProxyExchange: UpstreamResponseDelegate {
     private func send(on connection: UpstreamConnection, candidate: Int) {
         guard let upstreamRequest else { return }
         state = .awaitingHead(connection, candidate: candidate)
-        connection.send(upstreamRequest.bytes, method: request.head.method, delegate: self)
+        let bytes = UpstreamRequestEncoder.encode(
+            method: request.head.method, plan: upstreamRequest.plan, host: upstreamRequest.host, client: request.head.headers,
+            requestID: request.requestID, body: request.body, replacingModel: upstreamRequest.replacement, allocator: loop.allocator)
+        connection.send(bytes, method: request.head.method, delegate: self)
     }
 
     private func attemptFailed(candidate: Int, reason: String, countsAgainstHealth: Bool = true) {
@@ -205,6 +215,7 @@ final class ProxyExchange: UpstreamResponseDelegate {
         // the end of what may be a minutes-long stream.
         upstreamRequest = nil
         request.body = .sharedEmpty
+        request.head.headers = HTTPHeaders()
         // A stream is chunked whatever its provider said: the gateway may
         // have to add an interruption event to it.
         handler.writeResponseHead(status: head.status, contentLength: isEventStream ? nil : contentLength, isEventStream: isEventStream) { buffer in
@@ -349,7 +360,7 @@ final class ProxyExchange: UpstreamResponseDelegate {
     private func finish() {
         if case .finished = state, deadline == nil { return }
         state = .finished
-        if let deadline { loop.removeDeadline(deadline) }
+        if let deadline { loop.requestDeadlines.remove(deadline) }
         deadline = nil
         let usage = mockUsage ?? self.usage.usage
         if let total = usage?.total { request.limiter?.charge(tokens: total) }

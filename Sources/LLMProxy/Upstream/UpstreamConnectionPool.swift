@@ -10,6 +10,10 @@ import Synchronization
 struct UpstreamPoolKey: Hashable, Sendable {
     let endpoint: UpstreamEndpoint
     let verifyTLS: Bool
+    /// The endpoint's address when its host is an IP literal: connecting to
+    /// it skips NIO's resolver and Happy Eyeballs state machine (a lookup,
+    /// several timers and allocations per new connection).
+    let literalAddress: SocketAddress?
     private let precomputedHash: Int
 
     init(endpoint: UpstreamEndpoint, verifyTLS: Bool) {
@@ -18,6 +22,7 @@ struct UpstreamPoolKey: Hashable, Sendable {
         hostOnly.basePath = ""
         self.endpoint = hostOnly
         self.verifyTLS = verifyTLS
+        literalAddress = endpoint.host.isIPAddress ? try? SocketAddress(ipAddress: endpoint.host, port: endpoint.port) : nil
         var hasher = Hasher()
         hasher.combine(hostOnly)
         hasher.combine(verifyTLS)
@@ -145,7 +150,8 @@ final class UpstreamConnectionPool {
                     try sync.addHandler(UpstreamConnection(id: id, poolKey: key, decoder: decoder, flushes: flushes.value))
                 }
             }
-        bootstrap.connect(host: host, port: key.endpoint.port).assumeIsolated().whenComplete { result in
+        let connecting = key.literalAddress.map { bootstrap.connect(to: $0) } ?? bootstrap.connect(host: host, port: key.endpoint.port)
+        connecting.assumeIsolated().whenComplete { result in
             switch result {
             case .success(let channel):
                 do {
