@@ -73,7 +73,7 @@ public final class Gateway: Sendable {
             // NIO keeps each connection's last receive buffer; starting at 1 KiB
             // instead of 2 (it grows with what arrives) saves a kilobyte per
             // open connection, which counts at 10,000 held streams.
-            .childChannelOption(.recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 1024, maximum: 65536))
+            .childChannelOption(.recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 512, maximum: 65536))
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     guard let context = loops[ObjectIdentifier(channel.eventLoop)]?.value else {
