@@ -14,6 +14,40 @@ import Testing
         #expect(String(decoding: bytes[field.valueRange], as: UTF8.self) == "\"gpt-4o\"")
     }
 
+    @Test func eightByteSkipStopsExactlyAtTheFirstQuoteBackslashOrControlByte() {
+        let filler = UInt8(ascii: "a")
+        func word(_ bytes: [UInt8]) -> UInt64 { UInt64(littleEndian: bytes.withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) }) }
+        for byte in 0...255 {
+            let special = byte == 0x22 || byte == 0x5C || byte < 0x20
+            for position in 0..<8 {
+                var bytes = [UInt8](repeating: filler, count: 8)
+                bytes[position] = UInt8(byte)
+                let found = ModelFieldScanner.stringSpecialBytes(word(bytes))
+                if special {
+                    #expect(found.trailingZeroBitCount >> 3 == position, "byte \(byte) at \(position)")
+                    // A second one later in the word does not hide the first.
+                    if position < 7 {
+                        bytes[7] = 0x22
+                        #expect(ModelFieldScanner.stringSpecialBytes(word(bytes)).trailingZeroBitCount >> 3 == position)
+                    }
+                } else {
+                    #expect(found == 0, "byte \(byte) at \(position)")
+                }
+            }
+        }
+        // Every offset of an escape or a control character inside long strings, around word boundaries.
+        let text = String(repeating: "lorem ipsum é ", count: 3)
+        for offset in 0..<24 {
+            var prompt = Array(text)
+            prompt.insert(contentsOf: "\\\"", at: offset)
+            let body = #"{"messages":[{"content":""# + String(prompt) + #""}],"model":"m"}"#
+            #expect((try? scan(body))??.model == "m", "escape at \(offset)")
+            var broken = Array(text)
+            broken.insert("\u{01}", at: offset)
+            #expect(throws: ModelFieldScanner.Failure.self) { try scan(#"{"content":""# + String(broken) + #"","model":"m"}"#) }
+        }
+    }
+
     @Test func decodesEscapesInTheValue() throws {
         #expect(try scan(#"{"model":"gpt\u002d4 \ud83d\ude00 \"q\""}"#)?.model == "gpt-4 😀 \"q\"")
         #expect(try scan(#"{"model":"é漢"}"#)?.model == "é漢")

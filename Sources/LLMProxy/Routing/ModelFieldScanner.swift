@@ -37,6 +37,22 @@ public struct ModelFieldScanner {
         return try result.get()
     }
 
+    /// The bytes of `word` (eight, read little-endian) that may end or
+    /// escape a string, as their high bits: a quote, a backslash or a control
+    /// character. SWAR: a byte equal to zero, or below 0x20, sets its high bit
+    /// in these expressions; borrows can also flag bytes after a real one, so
+    /// only the lowest flag is exact, which is all the scanner uses.
+    @inline(__always)
+    static func stringSpecialBytes(_ word: UInt64) -> UInt64 {
+        let ones: UInt64 = 0x0101_0101_0101_0101
+        let quotes = word ^ (ones &* UInt64(UInt8(ascii: "\"")))
+        let backslashes = word ^ (ones &* UInt64(UInt8(ascii: "\\")))
+        let zeroQuote = (quotes &- ones) & ~quotes
+        let zeroBackslash = (backslashes &- ones) & ~backslashes
+        let control = (word &- ones &* 0x20) & ~word
+        return (zeroQuote | zeroBackslash | control) & 0x8080_8080_8080_8080
+    }
+
     private struct Scanner {
         let bytes: UnsafeRawBufferPointer
         var index = 0
@@ -149,6 +165,17 @@ public struct ModelFieldScanner {
             index += 1
             var hasEscapes = false
             while index < bytes.count {
+                // Prompts are most of a body: eight bytes at a time to the
+                // next one that matters.
+                if index + 8 <= bytes.count {
+                    let word = UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: index, as: UInt64.self))
+                    let special = ModelFieldScanner.stringSpecialBytes(word)
+                    if special == 0 {
+                        index += 8
+                        continue
+                    }
+                    index += special.trailingZeroBitCount >> 3
+                }
                 let byte = bytes[index]
                 if byte == UInt8(ascii: "\"") {
                     index += 1

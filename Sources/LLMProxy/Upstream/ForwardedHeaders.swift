@@ -2,18 +2,19 @@ import NIOHTTP1
 
 /// Which headers cross the gateway, in each direction.
 enum ForwardedHeaders {
-    /// Hop-by-hop headers (RFC 9110 §7.6.1) and those the gateway sets itself.
-    private static let notForwardedUpstream: [String] = [
+    /// Hop-by-hop headers (RFC 9110 §7.6.1), those the gateway sets itself,
+    /// and the client's credentials.
+    private static let notForwardedUpstream = HeaderNameSet([
         "host", "connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade",
         "content-length", "expect", "proxy-authorization",
         // The gateway reads usage and `[DONE]` from the response, so it asks
         // for it uncompressed.
         "accept-encoding",
-    ]
+    ] + ClientCredential.headerNames)
 
-    private static let notForwardedDownstream: [String] = [
-        "connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade",
-    ]
+    private static let notForwardedDownstream = HeaderNameSet([
+        "connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade", "content-length",
+    ])
 
     /// The request headers for the provider, in order: `Host`, the client's
     /// minus hop-by-hop and credential headers, the plan's (provider headers
@@ -36,7 +37,7 @@ enum ForwardedHeaders {
             }
         }
         for (name, value) in client {
-            if name.isHeaderName(in: notForwardedUpstream) || name.isHeaderName(in: ClientCredential.headerNames)
+            if notForwardedUpstream.contains(name)
                 || plan.headers.contains(where: { name.isHeaderName($0.name) })
                 || (!connectionTokens.isEmpty && name.isHeaderName(in: connectionTokens))
             {
@@ -73,10 +74,27 @@ enum ForwardedHeaders {
     /// stream its own `Cache-Control` and `X-Accel-Buffering`).
     static func downstreamResponse(_ upstream: HTTPHeaders, isEventStream: Bool, _ emit: (_ name: String, _ value: String) -> Void) {
         for (name, value) in upstream {
-            if name.isHeaderName(in: notForwardedDownstream) || name.isHeaderName("content-length") { continue }
+            if notForwardedDownstream.contains(name) { continue }
             if isEventStream && (name.isHeaderName("cache-control") || name.isHeaderName("x-accel-buffering")) { continue }
             emit(name, value)
         }
+    }
+}
+
+/// Header names to match case-insensitively. Which lengths occur is kept as a
+/// bit mask, so most names are ruled out without comparing a byte.
+struct HeaderNameSet: Sendable {
+    private let names: [String]
+    private let lengths: UInt64
+
+    init(_ names: [String]) {
+        self.names = names
+        lengths = names.reduce(0) { $0 | 1 << UInt64(min($1.utf8.count, 63)) }
+    }
+
+    func contains(_ name: some StringProtocol) -> Bool {
+        guard lengths & 1 << UInt64(min(name.utf8.count, 63)) != 0 else { return false }
+        return names.contains { name.isHeaderName($0) }
     }
 }
 
@@ -93,7 +111,13 @@ extension StringProtocol {
     /// Header-name equality (ASCII case-insensitive), without allocating
     /// lowercased copies; the length check skips most candidates at once.
     func isHeaderName<Other: StringProtocol>(_ other: Other) -> Bool {
-        utf8.count == other.utf8.count && utf8.elementsEqualIgnoringASCIICase(other.utf8)
+        guard utf8.count == other.utf8.count else { return false }
+        // Native strings compare over their contiguous bytes; iterating
+        // `UTF8View`s costs several times more.
+        let contiguous = utf8.withContiguousStorageIfAvailable { mine in
+            other.utf8.withContiguousStorageIfAvailable { theirs in mine.elementsEqualIgnoringASCIICase(theirs) }
+        }
+        return (contiguous ?? nil) ?? utf8.elementsEqualIgnoringASCIICase(other.utf8)
     }
 
     func isHeaderName<Other: StringProtocol>(in names: [Other]) -> Bool {

@@ -1,3 +1,8 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import NIOCore
 
 /// Reads token counts from a response as it passes through, without
@@ -23,13 +28,15 @@ struct UsageObserver {
         case prompt, completion, total
     }
 
-    private static let fields: [(name: [UInt8], slot: Slot)] = [
-        (Array("\"prompt_tokens\"".utf8), .prompt),
-        (Array("\"completion_tokens\"".utf8), .completion),
-        (Array("\"total_tokens\"".utf8), .total),
-        (Array("\"promptTokenCount\"".utf8), .prompt),
-        (Array("\"candidatesTokenCount\"".utf8), .completion),
-        (Array("\"totalTokenCount\"".utf8), .total),
+    /// Static strings: comparing against them reads no array storage and
+    /// retains nothing.
+    private static let fields: [(name: StaticString, slot: Slot)] = [
+        ("\"prompt_tokens\"", .prompt),
+        ("\"completion_tokens\"", .completion),
+        ("\"total_tokens\"", .total),
+        ("\"promptTokenCount\"", .prompt),
+        ("\"candidatesTokenCount\"", .completion),
+        ("\"totalTokenCount\"", .total),
     ]
 
     mutating func observe(_ buffer: ByteBuffer) {
@@ -62,46 +69,53 @@ struct UsageObserver {
     /// `startsBefore`. Seeing a field twice (in the seam and before it) is
     /// harmless: it stores the same value.
     private mutating func scan(_ bytes: UnsafeRawBufferPointer, startsBefore: Int) {
-        var index = 0
+        guard let base = bytes.baseAddress else { return }
         let count = bytes.count
+        var index = 0
         while index < startsBefore {
-            // `"` then `_tokens"` or `TokenCount"`: find quote-starts cheaply.
-            guard bytes[index] == UInt8(ascii: "\"") else {
-                index += 1
-                continue
-            }
-            for field in Self.fields where index + field.name.count <= count {
-                var matches = true
-                for offset in 1..<field.name.count where bytes[index + offset] != field.name[offset] {
-                    matches = false
-                    break
+            // Quotes found by memchr; only one followed by the first letter
+            // of a field name (p, c, t) is compared further.
+            guard let quote = memchr(base + index, Int32(UInt8(ascii: "\"")), startsBefore - index) else { return }
+            index = UnsafeRawPointer(quote) - base
+            if index + 1 < count {
+                let first = bytes[index + 1]
+                if first == UInt8(ascii: "p") || first == UInt8(ascii: "c") || first == UInt8(ascii: "t") {
+                    readField(bytes, at: index)
                 }
-                guard matches else { continue }
-                var position = index + field.name.count
-                while position < count, bytes[position] == 0x20 { position += 1 }
-                guard position < count, bytes[position] == UInt8(ascii: ":") else { break }
-                position += 1
-                while position < count, bytes[position] == 0x20 { position += 1 }
-                var value = 0
-                var digits = 0
-                while position < count, bytes[position] >= 0x30, bytes[position] <= 0x39, digits < 12 {
-                    value = value * 10 + Int(bytes[position] - 0x30)
-                    position += 1
-                    digits += 1
-                }
-                // A number cut by the end of this part is read from the seam next time.
-                if digits > 0 && position < count {
-                    var current = usage ?? Usage()
-                    switch field.slot {
-                    case .prompt: current.prompt = value
-                    case .completion: current.completion = value
-                    case .total: current.total = value
-                    }
-                    usage = current
-                }
-                break
             }
             index += 1
+        }
+    }
+
+    /// A field name starting at `index` (its opening quote), then `:` and digits.
+    private mutating func readField(_ bytes: UnsafeRawBufferPointer, at index: Int) {
+        let count = bytes.count
+        for field in Self.fields {
+            let length = field.name.utf8CodeUnitCount
+            guard index + length <= count, memcmp(bytes.baseAddress! + index, field.name.utf8Start, length) == 0 else { continue }
+            var position = index + length
+            while position < count, bytes[position] == 0x20 { position += 1 }
+            guard position < count, bytes[position] == UInt8(ascii: ":") else { return }
+            position += 1
+            while position < count, bytes[position] == 0x20 { position += 1 }
+            var value = 0
+            var digits = 0
+            while position < count, bytes[position] >= 0x30, bytes[position] <= 0x39, digits < 12 {
+                value = value * 10 + Int(bytes[position] - 0x30)
+                position += 1
+                digits += 1
+            }
+            // A number cut by the end of this part is read from the seam next time.
+            if digits > 0 && position < count {
+                var current = usage ?? Usage()
+                switch field.slot {
+                case .prompt: current.prompt = value
+                case .completion: current.completion = value
+                case .total: current.total = value
+                }
+                usage = current
+            }
+            return
         }
     }
 }
