@@ -147,7 +147,12 @@ final class GatewayHandler: ChannelDuplexHandler, RemovableChannelHandler, Deadl
         case .head(let head):
             begin(head)
         case .body(var part):
-            guard case .receiving(var request) = state else { return }
+            guard case .receiving = state else { return }
+            // Swapped out (no retain per field), which also leaves
+            // `request.body` uniquely referenced while it grows.
+            var current = State.idle
+            swap(&state, &current)
+            guard case .receiving(var request) = current else { return }
             let limit = request.snapshot.config.server.maxBodyBytes
             if request.body.readableBytes + part.readableBytes > limit {
                 // Answer now and close: reading the rest would be buffering it.
@@ -156,7 +161,6 @@ final class GatewayHandler: ChannelDuplexHandler, RemovableChannelHandler, Deadl
                 sendError(.requestTooLarge(limit: limit))
                 return
             }
-            state = .idle  // Let `request.body` be uniquely referenced while it grows.
             if request.body.readableBytes == 0 {
                 // Most bodies arrive in one read: keep that slice, no copy.
                 request.body = part
@@ -165,15 +169,17 @@ final class GatewayHandler: ChannelDuplexHandler, RemovableChannelHandler, Deadl
             }
             state = .receiving(request)
         case .end:
-            switch state {
+            // Swapped out rather than copied out, so the request's references
+            // change hands without a retain and release each.
+            var ended = State.responding
+            swap(&state, &ended)
+            switch ended {
             case .receiving(let request):
-                state = .responding
                 handle(request)
             case .discarding(let error):
-                state = .responding
                 sendError(error)
             default:
-                break
+                state = ended
             }
         }
     }
@@ -267,10 +273,10 @@ final class GatewayHandler: ChannelDuplexHandler, RemovableChannelHandler, Deadl
             requestID: RequestRecord.requestID(from: head.headers.first(name: "x-request-id"), generator: &loop.requestIDs), method: head.method.rawValue, path: String(path))
         newRecord.endpoint = route.metricsEndpoint
         newRecord.isAPI = route.isAPI
-        record = newRecord
         responseHeaders.removeAll(keepingCapacity: true)
         responseHeaders.append(("x-request-id", newRecord.requestID))
         if newRecord.isAPI { loop.metrics.requestStarted() }
+        record = newRecord
         var request = IncomingRequest(
             head: head, route: route, path: path, query: query, snapshot: snapshot, keyIndex: nil, limiter: nil, body: .sharedEmpty)
         if let error = admissionError(&request) {
@@ -311,7 +317,7 @@ final class GatewayHandler: ChannelDuplexHandler, RemovableChannelHandler, Deadl
         return nil
     }
 
-    private func handle(_ request: IncomingRequest) {
+    private func handle(_ request: consuming IncomingRequest) {
         switch request.route {
         case .proxy(let operation, let pathModel):
             startExchange(request, operation: operation, pathModel: pathModel)
@@ -331,7 +337,7 @@ final class GatewayHandler: ChannelDuplexHandler, RemovableChannelHandler, Deadl
         }
     }
 
-    private func startExchange(_ request: IncomingRequest, operation: ProxyOperation, pathModel: String?) {
+    private func startExchange(_ request: consuming IncomingRequest, operation: ProxyOperation, pathModel: String?) {
         let snapshot = request.snapshot
         if let limiter = request.limiter {
             let limit = String(Int(limiter.limits.burstSize))
@@ -455,8 +461,9 @@ final class GatewayHandler: ChannelDuplexHandler, RemovableChannelHandler, Deadl
             requestInFlight = false
             loop.requestFinished()
         }
-        guard var finished = record else { return }
-        record = nil
+        var taken: RequestRecord? = nil
+        swap(&taken, &record)
+        guard var finished = taken else { return }
         // 499: nginx's code for a client that left before its response ended.
         if clientGone { finished.status = 499 }
         let end = NIODeadline.now()

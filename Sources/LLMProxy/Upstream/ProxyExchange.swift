@@ -73,12 +73,13 @@ final class ProxyExchange: UpstreamResponseDelegate, DeadlineOwner {
     init(handler: GatewayHandler, loop: LoopContext, request: ProxiedRequest) {
         self.handler = handler
         self.loop = loop
-        self.request = request
         self.tried = Array(repeating: false, count: request.route.candidates.count)
         self.balancer = request.routeIsEntryRoute
             ? request.routeEntry.balancer(loop: loop, snapshot: request.snapshot)
             : loop.balancer(for: request.route, snapshot: request.snapshot)
         self.state = .finished
+        // Last, so the request is moved in rather than copied.
+        self.request = request
     }
 
     private var config: GatewayConfig { request.snapshot.config }
@@ -120,21 +121,23 @@ final class ProxyExchange: UpstreamResponseDelegate, DeadlineOwner {
         attempts += 1
         tried[candidateIndex] = true
         let candidate = request.route.candidates[candidateIndex]
-        let provider = request.snapshot.providers[candidate.providerIndex]
-        providerIndex = candidate.providerIndex
-        guard provider.type != .mock, let endpoint = provider.endpoint else {
+        // The provider is read in place: a copy of its config would retain
+        // and release each of its strings and tables.
+        let providers = request.snapshot.config.providers
+        let index = candidate.providerIndex
+        providerIndex = index
+        guard providers[index].type != .mock, let host = providers[index].endpoint?.hostHeader else {
             answerFromMock(upstreamModel: candidate.upstreamModel)
             return
         }
         let plan = request.routeIsEntryRoute && request.operation.modelInBody
-            ? request.routeEntry.plan(candidate: candidateIndex, operation: request.operation, provider: provider)
-            : ProviderAdapters.adapter(for: provider.type)
-                .plan(request.operation, upstreamModel: candidate.upstreamModel, provider: provider, clientQuery: request.query)
+            ? request.routeEntry.plan(candidate: candidateIndex, operation: request.operation, provider: providers[index])
+            : ProviderAdapters.adapter(for: providers[index].type)
+                .plan(request.operation, upstreamModel: candidate.upstreamModel, provider: providers[index], clientQuery: request.query)
         let replacement = plan.replacesModel
             ? request.modelField.map { UpstreamRequestEncoder.ModelReplacement(range: $0.valueRange, model: candidate.upstreamModel) }
             : nil
-        upstreamRequest = UpstreamRequest(
-            plan: plan, replacement: replacement, host: endpoint.hostHeader, key: request.snapshot.poolKeys[candidate.providerIndex]!)
+        upstreamRequest = UpstreamRequest(plan: plan, replacement: replacement, host: host, key: request.snapshot.poolKeys[index]!)
         staleConnectionRetried = false
         connect(candidate: candidateIndex)
     }

@@ -6,8 +6,9 @@ import Synchronization
 
 /// Which connections may be shared: same host, port, TLS and verification.
 /// Built once per provider and config (`RuntimeConfig.poolKeys`) with its
-/// hash, so finding a host's idle connections hashes no strings.
-struct UpstreamPoolKey: Hashable, Sendable {
+/// hash, so finding a host's idle connections hashes no strings; a class, so
+/// an exchange holding one retains one reference rather than each string.
+final class UpstreamPoolKey: Hashable, Sendable {
     let endpoint: UpstreamEndpoint
     let verifyTLS: Bool
     /// The endpoint's address when its host is an IP literal: connecting to
