@@ -92,7 +92,10 @@ struct UsageObserver {
         let count = bytes.count
         for field in Self.fields {
             let length = field.name.utf8CodeUnitCount
-            guard index + length <= count, memcmp(bytes.baseAddress! + index, field.name.utf8Start, length) == 0 else { continue }
+            // The first two letters rule out most keys (`"choices"`, `"created"`) before a memcmp.
+            guard index + length <= count, bytes[index + 1] == field.name.utf8Start[1], bytes[index + 2] == field.name.utf8Start[2],
+                memcmp(bytes.baseAddress! + index, field.name.utf8Start, length) == 0
+            else { continue }
             var position = index + length
             while position < count, bytes[position] == 0x20 { position += 1 }
             guard position < count, bytes[position] == UInt8(ascii: ":") else { return }
