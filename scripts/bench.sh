@@ -274,7 +274,8 @@ echo "ratio cpu_per_request llm-proxy/nginx = ${CPU_RATIO}x   (issue 3 bar <= 3x
 echo "ratio requests_per_second llm-proxy/nginx = ${RPS_RATIO}x   (target >= 0.6x)"
 echo "ratio added_latency llm-proxy/nginx = ${ADDED_RATIO}x   (target <= 1.5x)"
 echo "llm-proxy peak RSS after the 64-connection runs: $((RSS_KB / 1024)) MB (target < 100 MB)"
-echo "llm-proxy peak RSS with $HELD_STREAMS held streams: $((HELD_PEAK_KB / 1024)) MB (target < 100 MB at 10000)"
+HELD_PER_STREAM_KB=$(awk -v peak="$HELD_PEAK_KB" -v idle="$IDLE_RSS_KB" -v n="$HELD_STREAMS" 'BEGIN{printf "%.1f", (peak - idle) / n}')
+echo "llm-proxy peak RSS with $HELD_STREAMS held streams: $((HELD_PEAK_KB / 1024)) MB, ${HELD_PER_STREAM_KB} KB per stream above idle (target < 100 MB at 10000)"
 echo "llm-proxy idle RSS: $((IDLE_RSS_KB / 1024)) MB (target < 30 MB); startup to /health 200: ${STARTUP_MS} ms (target < 100 ms)"
 D_TTFB=$(echo "$STREAM_DIRECT" | python3 -c 'import json,sys; print(json.load(sys.stdin)["ttfb_p50_ms"])')
 G_TTFB=$(echo "$STREAM_GW" | python3 -c 'import json,sys; print(json.load(sys.stdin)["ttfb_p50_ms"])')
@@ -285,7 +286,7 @@ cat > "$JSON_OUT" <<EOF
  "nginx": {"rps": ${RPS[nginx]}, "p50_ms": ${P50[nginx]}, "p99_ms": ${P99[nginx]}, "cpu_us_per_request": ${CPU[nginx]}, "added_latency_ms": $NGINX_ADDED},
  "llm_proxy": {"rps": ${RPS[gateway]}, "p50_ms": ${P50[gateway]}, "p99_ms": ${P99[gateway]}, "cpu_us_per_request": ${CPU[gateway]}, "added_latency_ms": $GW_ADDED, "peak_rss_kb": $RSS_KB},
  "direct_p50_ms": $DIRECT_P50,
- "startup_ms": $STARTUP_MS, "idle_rss_kb": $IDLE_RSS_KB, "held_streams_peak_rss_kb": $HELD_PEAK_KB, "open_file_hard_limit": "$NOFILE_HARD",
+ "startup_ms": $STARTUP_MS, "idle_rss_kb": $IDLE_RSS_KB, "held_streams_peak_rss_kb": $HELD_PEAK_KB, "held_stream_kb_above_idle": $HELD_PER_STREAM_KB, "open_file_hard_limit": "$NOFILE_HARD",
  "streams_direct": $STREAM_DIRECT, "streams_llm_proxy": $STREAM_GW, "held_streams": $HELD,
  "ratios": {"cpu_per_request": $CPU_RATIO, "rps": $RPS_RATIO, "added_latency": $ADDED_RATIO}}
 EOF
