@@ -147,12 +147,14 @@ final class GatewayHandler: ChannelDuplexHandler, RemovableChannelHandler, Deadl
         case .head(let head):
             begin(head)
         case .body(var part):
-            guard case .receiving = state else { return }
             // Swapped out (no retain per field), which also leaves
             // `request.body` uniquely referenced while it grows.
             var current = State.idle
             swap(&state, &current)
-            guard case .receiving(var request) = current else { return }
+            guard case .receiving(var request) = current else {
+                state = current
+                return
+            }
             let limit = request.snapshot.config.server.maxBodyBytes
             if request.body.readableBytes + part.readableBytes > limit {
                 // Answer now and close: reading the rest would be buffering it.

@@ -25,8 +25,6 @@ final class LoopDeadlines<Owner: DeadlineOwner> {
         self.eventLoop = eventLoop
     }
 
-    var count: Int { queue.count }
-
     /// `owner.deadlinePassed()` runs at `deadline` unless the slot is removed first.
     func add(_ owner: Owner, at deadline: NIODeadline) -> Slot {
         let slot = queue.insert(owner, deadline: deadline)

@@ -50,14 +50,14 @@ final class ProxyExchange: UpstreamResponseDelegate, DeadlineOwner {
     private var lastFailure = "no candidate was tried"
     private var lastErrorAnswer: (head: HTTPResponseHead, body: ByteBuffer)?
     private var staleConnectionRetried = false
-    private var deadline: DeadlineQueue<ProxyExchange>.Slot?
+    private var deadline: LoopDeadlines<ProxyExchange>.Slot?
     /// What the current attempt sends. It is encoded only once a connection
     /// is in hand, and the bytes are NIO's until written: 10,000 streams
     /// waiting on connects or first answers should not each hold a copy.
     private struct UpstreamRequest {
         var plan: UpstreamRequestPlan
         var replacement: UpstreamRequestEncoder.ModelReplacement?
-        var host: String
+        /// Also where the `Host` header comes from (`key.endpoint.hostHeader`).
         var key: UpstreamPoolKey
     }
     private var upstreamRequest: UpstreamRequest?
@@ -126,7 +126,8 @@ final class ProxyExchange: UpstreamResponseDelegate, DeadlineOwner {
         let providers = request.snapshot.config.providers
         let index = candidate.providerIndex
         providerIndex = index
-        guard providers[index].type != .mock, let host = providers[index].endpoint?.hostHeader else {
+        // Only providers with an endpoint have a pool key; the mock has neither.
+        guard providers[index].type != .mock, let key = request.snapshot.poolKeys[index] else {
             answerFromMock(upstreamModel: candidate.upstreamModel)
             return
         }
@@ -137,7 +138,7 @@ final class ProxyExchange: UpstreamResponseDelegate, DeadlineOwner {
         let replacement = plan.replacesModel
             ? request.modelField.map { UpstreamRequestEncoder.ModelReplacement(range: $0.valueRange, model: candidate.upstreamModel) }
             : nil
-        upstreamRequest = UpstreamRequest(plan: plan, replacement: replacement, host: host, key: request.snapshot.poolKeys[index]!)
+        upstreamRequest = UpstreamRequest(plan: plan, replacement: replacement, key: key)
         staleConnectionRetried = false
         connect(candidate: candidateIndex)
     }
@@ -170,7 +171,7 @@ final class ProxyExchange: UpstreamResponseDelegate, DeadlineOwner {
         guard let upstreamRequest else { return }
         state = .awaitingHead(connection, candidate: candidate)
         let bytes = UpstreamRequestEncoder.encode(
-            method: request.head.method, plan: upstreamRequest.plan, host: upstreamRequest.host, client: request.head.headers,
+            method: request.head.method, plan: upstreamRequest.plan, host: upstreamRequest.key.endpoint.hostHeader, client: request.head.headers,
             requestID: request.requestID, body: request.body, replacingModel: upstreamRequest.replacement, allocator: loop.allocator)
         connection.send(bytes, method: request.head.method, delegate: self)
     }
