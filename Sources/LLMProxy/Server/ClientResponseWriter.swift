@@ -47,14 +47,14 @@ struct ClientResponseWriter {
         }
         var buffer = takePending() ?? allocator.buffer(capacity: 512)
         buffer.writeStaticString(version.major == 1 && version.minor == 0 ? "HTTP/1.0 " : "HTTP/1.1 ")
-        buffer.writeString(String(code))
+        buffer.writeDecimal(code)
         buffer.writeInteger(UInt8(ascii: " "))
         buffer.writeString(status.reasonPhrase)
         buffer.writeStaticString("\r\n")
         headers(&buffer)
         if !bodyless {
             if let contentLength {
-                buffer.writeHTTPHeader("Content-Length", String(contentLength))
+                buffer.writeHTTPHeader("Content-Length", decimal: contentLength)
             } else if framing == .chunked {
                 buffer.writeStaticString("Transfer-Encoding: chunked\r\n")
             }

@@ -51,8 +51,9 @@ final class GatewayHandler: ChannelDuplexHandler, RemovableChannelHandler, Deadl
     private var requestInFlight = false
     /// The access-log and metrics record of the request in flight.
     private var record: RequestRecord?
-    /// Headers every response to the current request carries (request id, rate limits).
-    private var responseHeaders: [(String, String)] = []
+    /// The key's request limit and what is left of it, which every response
+    /// to the current request reports (as it does its request id, from `record`).
+    private var rateLimitHeaders: (limit: Int, remaining: Int)?
     /// False once the gateway drains: every response then closes its connection.
     private var keepAliveAllowed = true
     /// Parts of a pipelined request that arrived while a response was in progress.
@@ -275,8 +276,7 @@ final class GatewayHandler: ChannelDuplexHandler, RemovableChannelHandler, Deadl
             requestID: RequestRecord.requestID(from: head.headers.first(name: "x-request-id"), generator: &loop.requestIDs), method: head.method.rawValue, path: String(path))
         newRecord.endpoint = route.metricsEndpoint
         newRecord.isAPI = route.isAPI
-        responseHeaders.removeAll(keepingCapacity: true)
-        responseHeaders.append(("x-request-id", newRecord.requestID))
+        rateLimitHeaders = nil
         if newRecord.isAPI { loop.metrics.requestStarted() }
         record = newRecord
         var request = IncomingRequest(
@@ -342,14 +342,12 @@ final class GatewayHandler: ChannelDuplexHandler, RemovableChannelHandler, Deadl
     private func startExchange(_ request: consuming IncomingRequest, operation: ProxyOperation, pathModel: String?) {
         let snapshot = request.snapshot
         if let limiter = request.limiter {
-            let limit = String(Int(limiter.limits.burstSize))
+            let limit = Int(limiter.limits.burstSize)
             switch limiter.admit() {
             case .allowed(let remaining):
-                responseHeaders.append(("x-ratelimit-limit-requests", limit))
-                responseHeaders.append(("x-ratelimit-remaining-requests", String(remaining)))
+                rateLimitHeaders = (limit, remaining)
             case .refused(let retryAfter, let reason):
-                responseHeaders.append(("x-ratelimit-limit-requests", limit))
-                responseHeaders.append(("x-ratelimit-remaining-requests", "0"))
+                rateLimitHeaders = (limit, 0)
                 loop.metrics.rateLimited(keyName: limiter.keyName)
                 sendError(.rateLimited(keyName: limiter.keyName, retryAfter: retryAfter, reason: reason))
                 return
@@ -419,7 +417,8 @@ final class GatewayHandler: ChannelDuplexHandler, RemovableChannelHandler, Deadl
         isEventStreamResponse = isEventStream
         record?.status = Int(status.code)
         record?.firstByte = .now()
-        let own = responseHeaders
+        let requestID = record?.requestID
+        let rateLimit = rateLimitHeaders
         writer.head(
             version: requestVersion, status: status, contentLength: contentLength, requestIsHEAD: requestIsHEAD,
             keepAlive: &keepAlive, allocator: loop.allocator
@@ -429,7 +428,11 @@ final class GatewayHandler: ChannelDuplexHandler, RemovableChannelHandler, Deadl
                 buffer.writeHTTPHeader("Cache-Control", "no-cache")
                 buffer.writeHTTPHeader("X-Accel-Buffering", "no")
             }
-            for (name, value) in own { buffer.writeHTTPHeader(name, value) }
+            if let requestID { buffer.writeHTTPHeader("x-request-id", requestID) }
+            if let rateLimit {
+                buffer.writeHTTPHeader("x-ratelimit-limit-requests", decimal: rateLimit.limit)
+                buffer.writeHTTPHeader("x-ratelimit-remaining-requests", decimal: rateLimit.remaining)
+            }
         }
     }
 

@@ -96,11 +96,13 @@ enum GatewayRoute: Equatable {
 enum ClientCredential {
     static func find(headers: HTTPHeaders, query: Substring?) -> Substring? {
         if let authorization = headers.first(name: "authorization") {
-            let value = Substring(authorization)
-            if value.utf8.count > 7, value.utf8.prefix(7).elementsEqualIgnoringASCIICase("bearer ".utf8) {
-                return value.dropFirst(7).drop(while: { $0 == " " })
-            }
-            return value
+            // By UTF-8 index: `Substring`'s character operations run grapheme
+            // breaking over what is a plain ASCII token.
+            let bytes = authorization.utf8
+            guard bytes.count > 7, Substring(bytes.prefix(7)).isHeaderName("bearer ") else { return Substring(authorization) }
+            var start = bytes.index(bytes.startIndex, offsetBy: 7)
+            while start < bytes.endIndex && bytes[start] == UInt8(ascii: " ") { start = bytes.index(after: start) }
+            return authorization[start...]
         }
         if let key = headers.first(name: "api-key") { return Substring(key) }
         if let key = headers.first(name: "x-goog-api-key") { return Substring(key) }

@@ -141,6 +141,16 @@ public enum JSONString {
     /// quotes as is; checking that on the bytes is much cheaper than the
     /// scalar-by-scalar escaping.
     static func needsEscaping(_ string: String) -> Bool {
-        string.utf8.contains { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }
+        func special(_ byte: UInt8) -> Bool { byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") }
+        // Over the contiguous bytes: `UTF8View`'s iterator costs ~25 instructions a byte.
+        return string.utf8.withContiguousStorageIfAvailable { bytes in
+            for byte in bytes where special(byte) { return true }
+            return false
+        } ?? string.utf8.contains(where: special)
+    }
+
+    /// The length of `quoted(string)` in bytes.
+    static func quotedLength(_ string: String) -> Int {
+        needsEscaping(string) ? quoted(string).utf8.count : string.utf8.count + 2
     }
 }

@@ -22,8 +22,7 @@ enum UpstreamRequestEncoder {
         method: HTTPMethod, plan: UpstreamRequestPlan, host: String, client: HTTPHeaders, requestID: String?,
         body: ByteBuffer, replacingModel replacement: ModelReplacement?, allocator: ByteBufferAllocator
     ) -> ByteBuffer {
-        let quotedModel = replacement.map { JSONString.quoted($0.model) }
-        let contentLength = body.readableBytes - (replacement?.range.count ?? 0) + (quotedModel?.utf8.count ?? 0)
+        let contentLength = body.readableBytes + (replacement.map { JSONString.quotedLength($0.model) - $0.range.count } ?? 0)
         // Sized to fit: a request may wait for its answer for minutes, and
         // 10,000 waiting streams should not each hold a kilobyte of slack.
         var headerBytes = 128 + plan.target.utf8.count + host.utf8.count + (requestID?.utf8.count ?? 0)
@@ -40,10 +39,10 @@ enum UpstreamRequestEncoder {
             buffer.writeHTTPHeader(name, value)
         }
         buffer.writeStaticString("\r\n")
-        if let replacement, let quotedModel {
+        if let replacement {
             let start = body.readerIndex
             buffer.writeBytes(body.readableBytesView[start..<(start + replacement.range.lowerBound)])
-            buffer.writeString(quotedModel)
+            buffer.writeJSONString(replacement.model)
             buffer.writeBytes(body.readableBytesView[(start + replacement.range.upperBound)...])
         } else {
             var body = body

@@ -1,0 +1,84 @@
+import NIOCore
+import NIOHTTP1
+import Testing
+@testable import LLMProxy
+
+/// The byte writers and matchers the request path uses instead of `String`
+/// building: each must give exactly what the plain version gives.
+@Suite struct HeadBytesTests {
+    @Test func headerLinesAreByteIdenticalToSeparateWrites() {
+        let values = ["", "x", "application/json", "Bearer sk-\(String(repeating: "k", count: 300))", "modèle/ü ✓"]
+        for name in ["A", "Content-Type", "X-Very-Long-Header-Name-\(String(repeating: "n", count: 40))"] {
+            for value in values {
+                // Behind a status line, with no spare room: the line has to grow the buffer.
+                var fast = ByteBuffer(string: "HTTP/1.1 200 OK\r\n")
+                var slow = fast
+                fast.writeHTTPHeader(name, value)
+                slow.writeString(name)
+                slow.writeString(": ")
+                slow.writeString(value)
+                slow.writeString("\r\n")
+                #expect(fast == slow, "\(name): \(value)")
+            }
+        }
+        // Small (inline) strings have contiguous bytes too.
+        var buffer = ByteBuffer()
+        buffer.writeHTTPHeader("Host", String("xx api.example".dropFirst(3)))
+        #expect(String(buffer: buffer) == "Host: api.example\r\n")
+    }
+
+    @Test func decimalsMatchStringConversion() {
+        for value in [0, 7, 9, 10, 99, 100, 200, 404, 65_536, 1_234_567_890, Int.max] {
+            var buffer = ByteBuffer()
+            buffer.writeDecimal(value)
+            #expect(String(buffer: buffer) == String(value))
+        }
+        var header = ByteBuffer()
+        header.writeHTTPHeader("Content-Length", decimal: 1024)
+        #expect(String(buffer: header) == "Content-Length: 1024\r\n")
+    }
+
+    @Test func jsonStringsAreQuotedAndEscapedOnlyWhenNeeded() {
+        for value in ["gpt-4o-2024-08-06", "", "modèle/ü", "a\"b", "back\\slash", "tab\there", "nl\n", "\u{1}", "x\u{1f}y"] {
+            var buffer = ByteBuffer()
+            let written = buffer.writeJSONString(value)
+            #expect(String(buffer: buffer) == JSONString.quoted(value), "\(value.debugDescription)")
+            #expect(written == buffer.readableBytes && JSONString.quotedLength(value) == written)
+        }
+        #expect(!JSONString.needsEscaping("plain model-name_1.5"))
+        #expect(JSONString.needsEscaping("a\u{7}") && JSONString.needsEscaping("\"") && JSONString.needsEscaping("\\"))
+        // Bytes above 0x7F (UTF-8 continuation bytes) are not special.
+        #expect(!JSONString.needsEscaping("ü✓"))
+    }
+
+    @Test func caseInsensitiveByteEqualityAgreesWithTheGenericVersion() {
+        let words = ["", "a", "A", "[", "{", "@", "`", "content-type", "Content-Type", "CONTENT-TYPE", "content_type", "content-typ"]
+        for left in words {
+            for right in words {
+                let generic = left.utf8.elementsEqualIgnoringASCIICase(right.utf8)
+                let fast = left.utf8.withContiguousStorageIfAvailable { l in
+                    right.utf8.withContiguousStorageIfAvailable { r in l.equalsIgnoringASCIICase(r) }
+                }
+                #expect(fast == generic, "\(left) vs \(right)")
+                #expect(left.isHeaderName(right) == generic)
+            }
+        }
+    }
+
+    @Test func bearerCredentialsAreFoundWhateverTheSchemeCaseAndSpacing() {
+        func credential(_ authorization: String) -> String? {
+            ClientCredential.find(headers: HTTPHeaders([("Authorization", authorization)]), query: nil).map(String.init)
+        }
+        #expect(credential("Bearer sk-test") == "sk-test")
+        #expect(credential("bearer sk-test") == "sk-test")
+        #expect(credential("BEARER    sk-test") == "sk-test")
+        // Not the Bearer scheme: the whole value is the key (Azure-style clients).
+        #expect(credential("sk-test") == "sk-test")
+        #expect(credential("Bearer") == "Bearer")
+        #expect(credential("Bearer ") == "Bearer ")
+        #expect(credential("Bearerx sk") == "Bearerx sk")
+        #expect(credential("Bearer ü-key") == "ü-key")
+        #expect(ClientCredential.find(headers: HTTPHeaders([("api-key", "sk-azure")]), query: nil) == "sk-azure")
+        #expect(ClientCredential.find(headers: HTTPHeaders(), query: "alt=sse&key=AIza%2Bx") == "AIza+x")
+    }
+}
