@@ -67,7 +67,7 @@ import Testing
 
     @Test func bearerCredentialsAreFoundWhateverTheSchemeCaseAndSpacing() {
         func credential(_ authorization: String) -> String? {
-            ClientCredential.find(headers: HTTPHeaders([("Authorization", authorization)]), query: nil).map(String.init)
+            ClientCredential.find(RequestHeadFacts(HTTPHeaders([("Authorization", authorization)])), query: nil).map(String.init)
         }
         #expect(credential("Bearer sk-test") == "sk-test")
         #expect(credential("bearer sk-test") == "sk-test")
@@ -78,7 +78,35 @@ import Testing
         #expect(credential("Bearer ") == "Bearer ")
         #expect(credential("Bearerx sk") == "Bearerx sk")
         #expect(credential("Bearer ü-key") == "ü-key")
-        #expect(ClientCredential.find(headers: HTTPHeaders([("api-key", "sk-azure")]), query: nil) == "sk-azure")
-        #expect(ClientCredential.find(headers: HTTPHeaders(), query: "alt=sse&key=AIza%2Bx") == "AIza+x")
+        #expect(ClientCredential.find(RequestHeadFacts(HTTPHeaders([("api-key", "sk-azure")])), query: nil) == "sk-azure")
+        #expect(ClientCredential.find(RequestHeadFacts(HTTPHeaders()), query: "alt=sse&key=AIza%2Bx") == "AIza+x")
+    }
+
+    @Test func headFactsTakeTheFirstOfEachHeaderInAnyCase() {
+        let facts = RequestHeadFacts(HTTPHeaders([
+            ("Host", "g"), ("X-REQUEST-ID", "rid-1"), ("x-request-id", "rid-2"), ("AUTHORIZATION", "Bearer a"),
+            ("Api-Key", "k1"), ("X-Goog-Api-Key", "g1"), ("Content-Length", "12"), ("content-length", "13"),
+            ("Expect", "100-Continue"), ("X-Request-Idx", "no"), ("authorizatio", "no"),
+        ]))
+        #expect(facts.requestID == "rid-1" && facts.authorization == "Bearer a" && facts.apiKey == "k1")
+        #expect(facts.googleAPIKey == "g1" && facts.contentLength == "12" && facts.expectsContinue)
+        let none = RequestHeadFacts(HTTPHeaders([("Expect", "something-else"), ("X-Goog-Api-Kez", "x")]))
+        #expect(!none.expectsContinue && none.googleAPIKey == nil && none.requestID == nil && none.contentLength == nil)
+        // Authorization wins over api-key, x-goog-api-key and ?key=, wherever it stands.
+        let both = RequestHeadFacts(HTTPHeaders([("x-goog-api-key", "g"), ("api-key", "a"), ("Authorization", "Bearer b")]))
+        #expect(ClientCredential.find(both, query: "key=q") == "b")
+    }
+
+    @Test func headerNameSetsMatchEveryMemberInAnyCaseAndNothingElse() {
+        let long = "x-" + String(repeating: "l", count: 70)
+        let members = ["te", "host", "keep-alive", "connection", "content-length", "x-goog-api-key", long, long + "-longer"]
+        let set = HeaderNameSet(members)
+        for member in members {
+            #expect(set.contains(member) && set.contains(member.uppercased()) && set.contains(Substring(member)))
+        }
+        // Same lengths as members, and lengths no member has.
+        for other in ["tf", "hosT-", "keep-alivf", "connectioN2", "content-lengtx", "", "x", "x-" + String(repeating: "m", count: 70)] {
+            #expect(!set.contains(other), "\(other)")
+        }
     }
 }

@@ -14,6 +14,12 @@ import Testing
         #expect(store.lookup("sk-alph") == nil)
         #expect(store.lookup("sk-alphaa") == nil)
         #expect(store.lookup("") == nil)
+        // As the gateway presents keys (a slice of a header value), and as a
+        // collection without contiguous bytes.
+        #expect(store.lookup("Bearer sk-beta-longer".utf8.dropFirst(7)) == 1)
+        #expect(store.lookup("Bearer sk-beta-long".utf8.dropFirst(7)) == nil)
+        #expect(store.lookup("ahpla-ks".utf8.reversed()) == 0)
+        #expect(store.lookup("ahpl-ks".utf8.reversed()) == nil)
         #expect(!store.isOpen)
         #expect(KeyStore(keys: []).isOpen)
     }

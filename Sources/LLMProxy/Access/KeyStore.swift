@@ -15,6 +15,13 @@ public struct KeyStore: Sendable {
 
     /// The index of the matching key, or nil.
     public func lookup<Bytes: Collection<UInt8>>(_ presented: Bytes) -> Int? {
+        // Over contiguous bytes where the key has them (a header value does):
+        // a string view's iterator costs several times more per byte.
+        if let found = presented.withContiguousStorageIfAvailable({ find($0) }) { return found }
+        return find(presented)
+    }
+
+    private func find<Bytes: Collection<UInt8>>(_ presented: Bytes) -> Int? {
         var found = -1
         for (index, candidate) in keyBytes.enumerated() {
             let equal = Self.constantTimeEquals(candidate, presented)

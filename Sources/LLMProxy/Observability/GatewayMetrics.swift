@@ -137,10 +137,16 @@ final class RequestSeries {
     }
 
     func count(_ usage: UsageObserver.Usage) {
-        let counters = tokenCounters ?? ["prompt_tokens", "completion_tokens", "total_tokens"].map { type in
-            registry.makeCounter(name: "llm_proxy_tokens_total", labels: [("model", model), ("provider", provider), ("token_type", type)])
+        let counters: [Counter]
+        if let made = tokenCounters {
+            counters = made
+        } else {
+            // Made on first use (`??` built the array's type metadata on every call).
+            counters = ["prompt_tokens", "completion_tokens", "total_tokens"].map { type in
+                registry.makeCounter(name: "llm_proxy_tokens_total", labels: [("model", model), ("provider", provider), ("token_type", type)])
+            }
+            tokenCounters = counters
         }
-        tokenCounters = counters
         if usage.prompt > 0 { counters[0].increment(by: Int64(usage.prompt)) }
         if usage.completion > 0 { counters[1].increment(by: Int64(usage.completion)) }
         if usage.total > 0 { counters[2].increment(by: Int64(usage.total)) }

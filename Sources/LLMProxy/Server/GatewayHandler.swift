@@ -271,9 +271,10 @@ final class GatewayHandler: ChannelDuplexHandler, RemovableChannelHandler, Deadl
         requestVersion = head.version
         requestIsHEAD = head.method == .HEAD
         let snapshot = loop.config
+        let facts = RequestHeadFacts(head.headers)
         let (route, path, query) = GatewayRoute.match(method: head.method, uri: head.uri)
         var newRecord = RequestRecord(
-            requestID: RequestRecord.requestID(from: head.headers.first(name: "x-request-id"), generator: &loop.requestIDs), method: head.method.rawValue, path: String(path))
+            requestID: RequestRecord.requestID(from: facts.requestID, generator: &loop.requestIDs), method: head.method.rawValue, path: String(path))
         newRecord.endpoint = route.metricsEndpoint
         newRecord.isAPI = route.isAPI
         rateLimitHeaders = nil
@@ -281,18 +282,18 @@ final class GatewayHandler: ChannelDuplexHandler, RemovableChannelHandler, Deadl
         record = newRecord
         var request = IncomingRequest(
             head: head, route: route, path: path, query: query, snapshot: snapshot, keyIndex: nil, limiter: nil, body: .sharedEmpty)
-        if let error = admissionError(&request) {
+        if let error = admissionError(&request, facts) {
             state = .discarding(error)
             return
         }
-        if head.headers.first(name: "expect")?.lowercased() == "100-continue" {
+        if facts.expectsContinue {
             context?.writeAndFlush(wrapOutboundOut(ByteBuffer(staticString: "HTTP/1.1 100 Continue\r\n\r\n")), promise: nil)
         }
         state = .receiving(request)
     }
 
     /// What can be refused from the head alone.
-    private func admissionError(_ request: inout IncomingRequest) -> OpenAIError? {
+    private func admissionError(_ request: inout IncomingRequest, _ facts: RequestHeadFacts) -> OpenAIError? {
         switch request.route {
         case .notFound: return .notFound(path: String(request.path))
         case .methodNotAllowed: return .methodNotAllowed(method: request.head.method.rawValue, path: String(request.path))
@@ -301,7 +302,7 @@ final class GatewayHandler: ChannelDuplexHandler, RemovableChannelHandler, Deadl
         }
         let keys = request.snapshot.keys
         if !keys.isOpen {
-            guard let presented = ClientCredential.find(headers: request.head.headers, query: request.query) else {
+            guard let presented = ClientCredential.find(facts, query: request.query) else {
                 return .invalidAPIKey(presented: false)
             }
             guard let index = keys.lookup(presented.utf8) else { return .invalidAPIKey(presented: true) }
@@ -311,7 +312,7 @@ final class GatewayHandler: ChannelDuplexHandler, RemovableChannelHandler, Deadl
         }
         if case .proxy = request.route {
             let limit = request.snapshot.config.server.maxBodyBytes
-            if let length = request.head.headers.first(name: "content-length").flatMap({ Int($0) }), length > limit {
+            if let length = facts.contentLength.flatMap({ Int($0) }), length > limit {
                 keepAlive = false
                 return .requestTooLarge(limit: limit)
             }

@@ -94,8 +94,8 @@ enum GatewayRoute: Equatable {
 
 /// The client's credential, from wherever its SDK puts it.
 enum ClientCredential {
-    static func find(headers: HTTPHeaders, query: Substring?) -> Substring? {
-        if let authorization = headers.first(name: "authorization") {
+    static func find(_ headers: RequestHeadFacts, query: Substring?) -> Substring? {
+        if let authorization = headers.authorization {
             // By UTF-8 index: `Substring`'s character operations run grapheme
             // breaking over what is a plain ASCII token.
             let bytes = authorization.utf8
@@ -104,8 +104,8 @@ enum ClientCredential {
             while start < bytes.endIndex && bytes[start] == UInt8(ascii: " ") { start = bytes.index(after: start) }
             return authorization[start...]
         }
-        if let key = headers.first(name: "api-key") { return Substring(key) }
-        if let key = headers.first(name: "x-goog-api-key") { return Substring(key) }
+        if let key = headers.apiKey { return Substring(key) }
+        if let key = headers.googleAPIKey { return Substring(key) }
         if let query {
             for pair in query.split(separator: "&") where pair.hasPrefix("key=") {
                 return Substring(PercentEncoding.decode(pair.dropFirst(4)))

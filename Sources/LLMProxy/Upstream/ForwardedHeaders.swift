@@ -82,19 +82,26 @@ enum ForwardedHeaders {
 }
 
 /// Header names to match case-insensitively. Which lengths occur is kept as a
-/// bit mask, so most names are ruled out without comparing a byte.
+/// bit mask, so most names are ruled out without comparing a byte, and the
+/// names are grouped by length, so the rest are compared with one or two
+/// names rather than all of them.
 struct HeaderNameSet: Sendable {
-    private let names: [String]
+    /// Names by UTF-8 length; names of 63 bytes or more share the last slot.
+    private let byLength: [[String]]
     private let lengths: UInt64
 
     init(_ names: [String]) {
-        self.names = names
+        var byLength = Array(repeating: [String](), count: 64)
+        for name in names { byLength[min(name.utf8.count, 63)].append(name) }
+        self.byLength = byLength
         lengths = names.reduce(0) { $0 | 1 << UInt64(min($1.utf8.count, 63)) }
     }
 
     func contains(_ name: some StringProtocol) -> Bool {
-        guard lengths & 1 << UInt64(min(name.utf8.count, 63)) != 0 else { return false }
-        return names.contains { name.isHeaderName($0) }
+        let slot = min(name.utf8.count, 63)
+        guard lengths & 1 << UInt64(slot) != 0 else { return false }
+        for candidate in byLength[slot] where name.isHeaderName(candidate) { return true }
+        return false
     }
 }
 
