@@ -8,7 +8,7 @@ import Testing
 @Suite struct HeadBytesTests {
     @Test func headerLinesAreByteIdenticalToSeparateWrites() {
         let values = ["", "x", "application/json", "Bearer sk-\(String(repeating: "k", count: 300))", "modèle/ü ✓"]
-        for name in ["A", "Content-Type", "X-Very-Long-Header-Name-\(String(repeating: "n", count: 40))"] {
+        for name in ["", "A", "Content-Type", "X-Very-Long-Header-Name-\(String(repeating: "n", count: 40))"] {
             for value in values {
                 // Behind a status line, with no spare room: the line has to grow the buffer.
                 var fast = ByteBuffer(string: "HTTP/1.1 200 OK\r\n")

@@ -9,11 +9,12 @@ extension ByteBuffer {
             value.utf8.withContiguousStorageIfAvailable { value in
                 writeWithUnsafeMutableBytes(minimumWritableBytes: name.count + value.count + 4) { out in
                     var at = out.baseAddress!
-                    at.copyMemory(from: name.baseAddress!, byteCount: name.count)
+                    // An empty string's buffer may have no base address: nothing to copy then.
+                    if let source = name.baseAddress { at.copyMemory(from: source, byteCount: name.count) }
                     at += name.count
                     at.storeBytes(of: UInt16(0x203A).littleEndian, as: UInt16.self)  // ": "
                     at += 2
-                    at.copyMemory(from: value.baseAddress!, byteCount: value.count)
+                    if let source = value.baseAddress { at.copyMemory(from: source, byteCount: value.count) }
                     at += value.count
                     at.storeBytes(of: UInt16(0x0A0D).littleEndian, as: UInt16.self)  // CRLF
                     return name.count + value.count + 4
