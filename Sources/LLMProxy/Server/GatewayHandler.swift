@@ -19,7 +19,8 @@ final class GatewayHandler: ChannelDuplexHandler, RemovableChannelHandler, Deadl
 
     private enum State {
         case idle
-        case receiving(IncomingRequest)
+        /// Reading the request in `incoming`.
+        case receiving
         /// The answer is decided; the rest of the body is read and dropped.
         case discarding(OpenAIError)
         case exchanging(ProxyExchange)
@@ -42,6 +43,10 @@ final class GatewayHandler: ChannelDuplexHandler, RemovableChannelHandler, Deadl
     private let gateway: GatewayState
     private var context: ChannelHandlerContext?
     private var state = State.idle
+    /// The request being read, outside `state` so its body grows in place
+    /// and it leaves for the exchange without a copy (taking an enum
+    /// payload out copies it: a retain and release per field).
+    private var incoming: IncomingRequest?
     private(set) var keepAlive = true
     private(set) var isEventStreamResponse = false
     private var responseStarted = false
@@ -148,41 +153,32 @@ final class GatewayHandler: ChannelDuplexHandler, RemovableChannelHandler, Deadl
         case .head(let head):
             begin(head)
         case .body(var part):
-            // Swapped out (no retain per field), which also leaves
-            // `request.body` uniquely referenced while it grows.
-            var current = State.idle
-            swap(&state, &current)
-            guard case .receiving(var request) = current else {
-                state = current
-                return
-            }
-            let limit = request.snapshot.config.server.maxBodyBytes
-            if request.body.readableBytes + part.readableBytes > limit {
+            guard case .receiving = state, incoming != nil else { return }
+            let limit = incoming!.snapshot.config.server.maxBodyBytes
+            if incoming!.body.readableBytes + part.readableBytes > limit {
                 // Answer now and close: reading the rest would be buffering it.
+                incoming = nil
                 keepAlive = false
                 state = .responding
                 sendError(.requestTooLarge(limit: limit))
                 return
             }
-            if request.body.readableBytes == 0 {
+            if incoming!.body.readableBytes == 0 {
                 // Most bodies arrive in one read: keep that slice, no copy.
-                request.body = part
+                incoming!.body = part
             } else {
-                request.body.writeBuffer(&part)
+                incoming!.body.writeBuffer(&part)
             }
-            state = .receiving(request)
         case .end:
-            // Swapped out rather than copied out, so the request's references
-            // change hands without a retain and release each.
-            var ended = State.responding
-            swap(&state, &ended)
-            switch ended {
-            case .receiving(let request):
-                handle(request)
+            switch state {
+            case .receiving:
+                state = .responding
+                if let request = incoming.take() { handle(request) }
             case .discarding(let error):
+                state = .responding
                 sendError(error)
             default:
-                state = ended
+                break
             }
         }
     }
@@ -233,6 +229,7 @@ final class GatewayHandler: ChannelDuplexHandler, RemovableChannelHandler, Deadl
             // that never finished its request head.
             context?.close(promise: nil)
         case .receiving, .discarding:
+            incoming = nil
             keepAlive = false
             state = .responding
             sendError(.requestTimeout())
@@ -273,23 +270,25 @@ final class GatewayHandler: ChannelDuplexHandler, RemovableChannelHandler, Deadl
         let snapshot = loop.config
         let facts = RequestHeadFacts(head.headers)
         let (route, path, query) = GatewayRoute.match(method: head.method, uri: head.uri)
-        var newRecord = RequestRecord(
+        // Built in place: a local record assigned here was copied (a retain
+        // and release per string).
+        record = RequestRecord(
             requestID: RequestRecord.requestID(from: facts.requestID, generator: &loop.requestIDs), method: head.method.rawValue, path: String(path))
-        newRecord.endpoint = route.metricsEndpoint
-        newRecord.isAPI = route.isAPI
+        record!.endpoint = route.metricsEndpoint
+        record!.isAPI = route.isAPI
         rateLimitHeaders = nil
-        if newRecord.isAPI { loop.metrics.requestStarted() }
-        record = newRecord
-        var request = IncomingRequest(
+        if route.isAPI { loop.metrics.requestStarted() }
+        incoming = IncomingRequest(
             head: head, route: route, path: path, query: query, snapshot: snapshot, keyIndex: nil, limiter: nil, body: .sharedEmpty)
-        if let error = admissionError(&request, facts) {
+        if let error = admissionError(&incoming!, facts) {
+            incoming = nil
             state = .discarding(error)
             return
         }
         if facts.expectsContinue {
             context?.writeAndFlush(wrapOutboundOut(ByteBuffer(staticString: "HTTP/1.1 100 Continue\r\n\r\n")), promise: nil)
         }
-        state = .receiving(request)
+        state = .receiving
     }
 
     /// What can be refused from the head alone.
@@ -394,12 +393,12 @@ final class GatewayHandler: ChannelDuplexHandler, RemovableChannelHandler, Deadl
             }
         }
         record?.model = model
-        let proxied = ProxiedRequest(
+        // Built in the call, so the exchange takes it without a copy.
+        let exchange = ProxyExchange(handler: self, loop: loop, request: ProxiedRequest(
             operation: operation, head: request.head, query: request.query, body: request.body,
             modelField: pathModel == nil || operation.modelInBody ? field : nil,
             model: model, route: route, routeEntry: routeEntry, routeIsEntryRoute: routeIsEntryRoute, snapshot: snapshot, limiter: request.limiter,
-            requestID: record?.requestID ?? "")
-        let exchange = ProxyExchange(handler: self, loop: loop, request: proxied)
+            requestID: record?.requestID ?? ""))
         state = .exchanging(exchange)
         exchange.start()
     }
@@ -463,6 +462,7 @@ final class GatewayHandler: ChannelDuplexHandler, RemovableChannelHandler, Deadl
 
     private func requestDone(clientGone: Bool = false) {
         state = .idle
+        incoming = nil
         if requestInFlight {
             requestInFlight = false
             loop.requestFinished()

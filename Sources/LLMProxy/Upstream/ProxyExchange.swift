@@ -70,7 +70,7 @@ final class ProxyExchange: UpstreamResponseDelegate, DeadlineOwner {
     private var mockUsage: UsageObserver.Usage?
     private var observeUsage = false
 
-    init(handler: GatewayHandler, loop: LoopContext, request: ProxiedRequest) {
+    init(handler: GatewayHandler, loop: LoopContext, request: consuming ProxiedRequest) {
         self.handler = handler
         self.loop = loop
         self.tried = Array(repeating: false, count: request.route.candidates.count)
