@@ -467,9 +467,8 @@ final class GatewayHandler: ChannelDuplexHandler, RemovableChannelHandler, Deadl
             requestInFlight = false
             loop.requestFinished()
         }
-        var taken: RequestRecord? = nil
-        swap(&taken, &record)
-        guard var finished = taken else { return }
+        // Taken out, not copied (a retain and release per string).
+        guard var finished = record.take() else { return }
         // 499: nginx's code for a client that left before its response ended.
         if clientGone { finished.status = 499 }
         let end = NIODeadline.now()

@@ -181,11 +181,14 @@ final class RouteEntry {
     /// The request plan for a candidate of this entry's own route, for an
     /// operation with the model in the body: such plans depend only on the
     /// provider and the upstream model, so each is built once.
-    func plan(candidate: Int, operation: ProxyOperation, provider: ProviderConfig) -> UpstreamRequestPlan {
+    /// `provider` is read only when the plan is not cached yet: passing the
+    /// config itself copied it (a retain and release per field) per request.
+    func plan(candidate: Int, operation: ProxyOperation, provider: @autoclosure () -> ProviderConfig) -> UpstreamRequestPlan {
         precondition(operation.modelInBody)
         let slot = candidate * 3 + operation.index
         if plans.isEmpty { plans = Array(repeating: nil, count: route!.candidates.count * 3) }
         if let cached = plans[slot] { return cached }
+        let provider = provider()
         let created = ProviderAdapters.adapter(for: provider.type)
             .plan(operation, upstreamModel: route!.candidates[candidate].upstreamModel, provider: provider, clientQuery: nil)
         plans[slot] = created

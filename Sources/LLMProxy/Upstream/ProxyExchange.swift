@@ -144,15 +144,16 @@ final class ProxyExchange: UpstreamResponseDelegate, DeadlineOwner {
     }
 
     private func connect(candidate: Int, fresh: Bool = false) {
-        guard let upstreamRequest else { return }
+        // Only the key: binding the whole request copied it.
+        guard let key = upstreamRequest?.key else { return }
         state = .connecting(candidate: candidate)
         // The usual case, an idle keep-alive connection, without a callback.
-        if !fresh, let connection = loop.pool.leaseIdle(upstreamRequest.key) {
+        if !fresh, let connection = loop.pool.leaseIdle(key) {
             send(on: connection, candidate: candidate)
             return
         }
         let connectTimeout = TimeAmount.nanoseconds(Int64(config.server.connectTimeoutSeconds * 1_000_000_000))
-        loop.pool.connect(upstreamRequest.key, connectTimeout: connectTimeout) { [self] result in
+        loop.pool.connect(key, connectTimeout: connectTimeout) { [self] result in
             guard case .connecting(let current) = state, current == candidate else {
                 // Cancelled or timed out while connecting.
                 if case .success(let connection) = result { loop.pool.release(connection, reusable: true) }
@@ -168,11 +169,13 @@ final class ProxyExchange: UpstreamResponseDelegate, DeadlineOwner {
     }
 
     private func send(on connection: UpstreamConnection, candidate: Int) {
-        guard let upstreamRequest else { return }
+        guard upstreamRequest != nil else { return }
         state = .awaitingHead(connection, candidate: candidate)
+        // Read in place: binding the whole request copied it.
         let bytes = UpstreamRequestEncoder.encode(
-            method: request.head.method, plan: upstreamRequest.plan, host: upstreamRequest.key.endpoint.hostHeader, client: request.head.headers,
-            requestID: request.requestID, body: request.body, replacingModel: upstreamRequest.replacement, allocator: loop.allocator)
+            method: request.head.method, plan: upstreamRequest!.plan, host: upstreamRequest!.key.endpoint.hostHeader,
+            client: request.head.headers, requestID: request.requestID, body: request.body,
+            replacingModel: upstreamRequest!.replacement, allocator: loop.allocator)
         connection.send(bytes, method: request.head.method, delegate: self)
     }
 
