@@ -115,6 +115,24 @@ import Testing
         #expect(observer.usage == .init(prompt: 4, completion: 6, total: 10))
     }
 
+    @Test func readsGeminiFieldsSplitAtEveryByteAmidTextFullOfKs() {
+        let text = #"{"candidates":[{"content":{"parts":[{"text":"kk k\"kTokenCount\" kkk_tokens"}]}}],"#
+            + #""usageMetadata":{"promptTokenCount":7,"candidatesTokenCount":13,"totalTokenCount":20},"modelVersion":"gemini-k"}"#
+        let bytes = Array(text.utf8)
+        for cut in 1..<bytes.count {
+            var observer = UsageObserver()
+            observer.observe(ByteBuffer(bytes: bytes[0..<cut]))
+            observer.observe(ByteBuffer(bytes: bytes[cut...]))
+            #expect(observer.usage == .init(prompt: 7, completion: 13, total: 20), "cut at \(cut)")
+        }
+    }
+
+    @Test func fieldNamesInsideStringsAreNotUsage() {
+        var observer = UsageObserver()
+        observer.observe(ByteBuffer(string: #"{"text":"say \"total_tokens\": 5 and \"promptTokenCount\":6","n_tokens":3,"x_tokens":4}"#))
+        #expect(observer.usage == nil)
+    }
+
     @Test func noUsageIsNil() {
         var observer = UsageObserver()
         observer.observe(ByteBuffer(string: #"{"text":"total_tokens is a word here"}"#))

@@ -68,23 +68,45 @@ struct UsageObserver {
     /// Looks for `"name"`, `:` and digits, for fields starting before
     /// `startsBefore`. Seeing a field twice (in the seam and before it) is
     /// harmless: it stores the same value.
+    ///
+    /// Every field name ends in `_tokens"` (OpenAI) or `TokenCount"`
+    /// (Gemini), both with a `k`, which JSON keys and model text have far
+    /// fewer of than quotes: the scan jumps from `k` to `k` (memchr) rather
+    /// than through a completion's dozens of quoted keys and values. From
+    /// an ending, the name's opening quote is 6, 7 or 11 bytes back (total,
+    /// prompt, completion or candidates).
     private mutating func scan(_ bytes: UnsafeRawBufferPointer, startsBefore: Int) {
         guard let base = bytes.baseAddress else { return }
         let count = bytes.count
-        var index = 0
-        while index < startsBefore {
-            // Quotes found by memchr; only one followed by the first letter
-            // of a field name (p, c, t) is compared further.
-            guard let quote = memchr(base + index, Int32(UInt8(ascii: "\"")), startsBefore - index) else { return }
-            index = UnsafeRawPointer(quote) - base
-            if index + 1 < count {
-                let first = bytes[index + 1]
-                if first == UInt8(ascii: "p") || first == UInt8(ascii: "c") || first == UInt8(ascii: "t") {
-                    readField(bytes, at: index)
-                }
+        // The first `k` that can belong to a field starting before `startsBefore`.
+        var index = 3
+        while index < count {
+            guard let hit = memchr(base + index, Int32(UInt8(ascii: "k")), count - index) else { return }
+            index = UnsafeRawPointer(hit) - base
+            let end: Int
+            if Self.matches(bytes, at: index - 3, "_tokens\"") {
+                end = index - 3
+            } else if Self.matches(bytes, at: index - 2, "TokenCount\"") {
+                end = index - 2
+            } else {
+                index += 1
+                continue
             }
+            if end - 11 >= startsBefore { return }
+            readField(bytes, quotedAt: end - 6, startsBefore: startsBefore)
+            readField(bytes, quotedAt: end - 7, startsBefore: startsBefore)
+            readField(bytes, quotedAt: end - 11, startsBefore: startsBefore)
             index += 1
         }
+    }
+
+    private static func matches(_ bytes: UnsafeRawBufferPointer, at index: Int, _ text: StaticString) -> Bool {
+        index >= 0 && index + text.utf8CodeUnitCount <= bytes.count
+            && memcmp(bytes.baseAddress! + index, text.utf8Start, text.utf8CodeUnitCount) == 0
+    }
+
+    private mutating func readField(_ bytes: UnsafeRawBufferPointer, quotedAt index: Int, startsBefore: Int) {
+        if index >= 0 && index < startsBefore && bytes[index] == UInt8(ascii: "\"") { readField(bytes, at: index) }
     }
 
     /// A field name starting at `index` (its opening quote), then `:` and digits.
