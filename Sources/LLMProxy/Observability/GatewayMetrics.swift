@@ -115,7 +115,9 @@ final class RequestSeries {
     let duration: ValueHistogram
     let firstByte: ValueHistogram
     private let registry: PrometheusCollectorRegistry
-    private var counters: [Int: Counter] = [:]
+    /// By status code, searched in order: a series sees a handful of codes,
+    /// and hashing an `Int` costs more than walking them.
+    private var counters: [(status: Int, counter: Counter)] = []
     private var tokenCounters: [Counter]?
 
     init(endpoint: String, model: String, provider: String, registry: PrometheusCollectorRegistry, duration: ValueHistogram, firstByte: ValueHistogram) {
@@ -128,11 +130,11 @@ final class RequestSeries {
     }
 
     func counter(status: Int) -> Counter {
-        if let counter = counters[status] { return counter }
+        for entry in counters where entry.status == status { return entry.counter }
         let counter = registry.makeCounter(name: "llm_proxy_requests_total", labels: [
             ("endpoint", endpoint), ("model", model), ("provider", provider), ("status_code", String(status)),
         ])
-        counters[status] = counter
+        counters.append((status, counter))
         return counter
     }
 
