@@ -36,6 +36,27 @@ import Testing
         await upstream.stop()
     }
 
+    @Test func everyAnswerCarriesItsRequestIDTheClientsWhenValid() async throws {
+        let upstream = try await MockUpstream()
+        let gateway = try await GatewayHarness.start(yaml: providersYAML([("a", upstream.baseURL, 1)]))
+        let body = #"{"model":"m","messages":[]}"#
+        let proxied = try await TestClient.request(
+            port: gateway.port, path: "/v1/chat/completions", headers: [("X-Request-Id", "client-req-7")], body: body)
+        #expect(proxied.status == 200 && proxied.headers.first(name: "x-request-id") == "client-req-7")
+        #expect(upstream.requests.first?.header("x-request-id") == "client-req-7")
+        // The gateway's own answers too; an id with a space is replaced by a generated one.
+        let refused = try await TestClient.request(
+            port: gateway.port, path: "/v1/chat/completions", headers: [("X-Request-Id", "bad id")], body: body, key: "sk-wrong")
+        let generated = try #require(refused.headers.first(name: "x-request-id"))
+        #expect(refused.status == 401 && generated.utf8.count == 16 && generated != "bad id")
+        let health = try await TestClient.request(port: gateway.port, method: .GET, path: "/health", key: nil)
+        #expect(health.headers.first(name: "x-request-id")?.utf8.count == 16)
+        // Written once, not once per place that knows it.
+        #expect(proxied.headers[canonicalForm: "x-request-id"].count == 1)
+        await gateway.stop()
+        await upstream.stop()
+    }
+
     @Test func tokensPerMinuteKeyIsRefusedOnceItsUsageIsSpent() async throws {
         let upstream = try await MockUpstream()  // every answer uses 4 tokens
         let yaml = providersYAML([("a", upstream.baseURL, 1)]).replacingOccurrences(
