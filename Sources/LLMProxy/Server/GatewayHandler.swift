@@ -173,7 +173,10 @@ final class GatewayHandler: ChannelDuplexHandler, RemovableChannelHandler, Deadl
             switch state {
             case .receiving:
                 state = .responding
-                if let request = incoming.take() { handle(request) }
+                // `incoming` is set whenever the state is `.receiving`; were it
+                // not, closing beats a connection left waiting for nothing.
+                guard let request = incoming.take() else { return abortResponse() }
+                handle(request)
             case .discarding(let error):
                 state = .responding
                 sendError(error)
