@@ -58,4 +58,50 @@ import Testing
         #expect(queue.count == 0 && queue.earliest == nil)
         #expect(queue.capacityForTesting == 4)
     }
+
+    @Test func aShorterTimeoutWithThousandsPendingTakesALaneInsteadOfWalkingBack() {
+        // 5,000 streams under a 600 s timeout, then a reload to 300 s: new
+        // requests must not walk back past the old deadlines one by one.
+        var queue = DeadlineQueue<Int>()
+        var slots: [DeadlineQueue<Int>.Slot] = []
+        for index in 0..<5000 { slots.append(queue.insert(index, deadline: at(600_000 + Int64(index)))) }
+        for index in 5000..<10_000 { slots.append(queue.insert(index, deadline: at(300_000 + Int64(index)))) }
+        #expect(queue.stepsWalkedForTesting == 0 && queue.lanesForTesting == 2)
+        #expect(queue.earliest == at(305_000))
+        // Remove every third entry of both kinds; the rest expire in deadline order.
+        for index in stride(from: 0, to: 10_000, by: 3) { queue.remove(slots[index]) }
+        let expired = queue.popExpired(now: at(1_000_000))
+        let expected = (5000..<10_000).filter { $0 % 3 != 0 } + (0..<5000).filter { $0 % 3 != 0 }
+        #expect(expired == expected)
+        #expect(queue.count == 0 && queue.earliest == nil)
+        // Drained lanes are reused, not added to.
+        _ = queue.insert(1, deadline: at(2_000_000))
+        _ = queue.insert(2, deadline: at(1_500_000))
+        #expect(queue.lanesForTesting == 2 && queue.popExpired(now: at(3_000_000)) == [2, 1])
+    }
+
+    @Test func deadlinesInNoOrderStillExpireInOrderWithBoundedLanes() {
+        var queue = DeadlineQueue<Int>()
+        var generator = SystemRandomNumberGenerator()
+        var deadlines: [Int: Int64] = [:]
+        var slots: [Int: DeadlineQueue<Int>.Slot] = [:]
+        for owner in 0..<2000 {
+            let deadline = Int64.random(in: 0..<100_000, using: &generator)
+            deadlines[owner] = deadline
+            slots[owner] = queue.insert(owner, deadline: at(deadline))
+        }
+        #expect(queue.lanesForTesting <= DeadlineQueue<Int>.maxLanes)
+        for owner in stride(from: 0, to: 2000, by: 7) {
+            queue.remove(slots[owner]!)
+            deadlines[owner] = nil
+        }
+        var expired: [Int] = []
+        var now: Int64 = 0
+        while now <= 100_000 {
+            now += 5_000
+            expired += queue.popExpired(now: at(now))
+        }
+        #expect(expired.count == deadlines.count && queue.count == 0)
+        #expect(zip(expired, expired.dropFirst()).allSatisfy { deadlines[$0]! <= deadlines[$1]! })
+    }
 }
