@@ -39,11 +39,19 @@ import Testing
     }
 
     @Test func jsonStringsAreQuotedAndEscapedOnlyWhenNeeded() {
+        // As the provider request's model: the spliced value is `JSONString.quoted`
+        // of it, and Content-Length counts what was written.
+        let body = ByteBuffer(string: #"{"model":"m","n":1}"#)
+        let plan = UpstreamRequestPlan(target: "/v1/chat/completions", headers: [], replacesModel: true)
         for value in ["gpt-4o-2024-08-06", "", "modèle/ü", "a\"b", "back\\slash", "tab\there", "nl\n", "\u{1}", "x\u{1f}y"] {
-            var buffer = ByteBuffer()
-            let written = buffer.writeJSONString(value)
-            #expect(String(buffer: buffer) == JSONString.quoted(value), "\(value.debugDescription)")
-            #expect(written == buffer.readableBytes && JSONString.quotedLength(value) == written)
+            let encoded = UpstreamRequestEncoder.encode(
+                method: .POST, plan: plan, host: "h", client: HTTPHeaders(), requestID: nil, body: body,
+                replacingModel: .init(range: 9..<12, model: value), allocator: ByteBufferAllocator())
+            let text = String(buffer: encoded)
+            let parts = text.components(separatedBy: "\r\n\r\n")
+            let sent = parts.dropFirst().joined(separator: "\r\n\r\n")
+            #expect(sent == #"{"model":"# + JSONString.quoted(value) + #","n":1}"#, "\(value.debugDescription)")
+            #expect((parts[0] + "\r\n").contains("\r\nContent-Length: \(sent.utf8.count)\r\n"), "\(value.debugDescription)")
         }
         #expect(!JSONString.needsEscaping("plain model-name_1.5"))
         #expect(JSONString.needsEscaping("a\u{7}") && JSONString.needsEscaping("\"") && JSONString.needsEscaping("\\"))

@@ -149,8 +149,4 @@ public enum JSONString {
         } ?? string.utf8.contains(where: special)
     }
 
-    /// The length of `quoted(string)` in bytes.
-    static func quotedLength(_ string: String) -> Int {
-        needsEscaping(string) ? quoted(string).utf8.count : string.utf8.count + 2
-    }
 }

@@ -56,17 +56,6 @@ extension ByteBuffer {
         }
     }
 
-    /// `string` as a JSON string literal. Most values (model names) need no
-    /// escaping and are copied between the quotes as they are.
-    @discardableResult
-    mutating func writeJSONString(_ string: String) -> Int {
-        guard !JSONString.needsEscaping(string) else { return writeString(JSONString.quoted(string)) }
-        writeInteger(UInt8(ascii: "\""))
-        let count = writeString(string)
-        writeInteger(UInt8(ascii: "\""))
-        return count + 2
-    }
-
     /// One empty buffer for every place that needs one: `ByteBuffer()`
     /// allocates storage each time.
     static let sharedEmpty = ByteBuffer()

@@ -22,7 +22,11 @@ enum UpstreamRequestEncoder {
         method: HTTPMethod, plan: UpstreamRequestPlan, host: String, client: HTTPHeaders, requestID: String?,
         body: ByteBuffer, replacingModel replacement: ModelReplacement?, allocator: ByteBufferAllocator
     ) -> ByteBuffer {
-        let contentLength = body.readableBytes + (replacement.map { JSONString.quotedLength($0.model) - $0.range.count } ?? 0)
+        // The model as a JSON string, escaped only if it has to be (rare for a
+        // model name): decided once, for both the length and the bytes.
+        let escapedModel = replacement.flatMap { JSONString.needsEscaping($0.model) ? JSONString.quoted($0.model) : nil }
+        let contentLength = body.readableBytes
+            + (replacement.map { (escapedModel?.utf8.count ?? $0.model.utf8.count + 2) - $0.range.count } ?? 0)
         // Sized to fit: a request may wait for its answer for minutes, and
         // 10,000 waiting streams should not each hold a kilobyte of slack.
         var headerBytes = 128 + plan.target.utf8.count + host.utf8.count + (requestID?.utf8.count ?? 0)
@@ -42,7 +46,13 @@ enum UpstreamRequestEncoder {
         if let replacement {
             let start = body.readerIndex
             buffer.writeBytes(body.readableBytesView[start..<(start + replacement.range.lowerBound)])
-            buffer.writeJSONString(replacement.model)
+            if let escapedModel {
+                buffer.writeString(escapedModel)
+            } else {
+                buffer.writeInteger(UInt8(ascii: "\""))
+                buffer.writeString(replacement.model)
+                buffer.writeInteger(UInt8(ascii: "\""))
+            }
             buffer.writeBytes(body.readableBytesView[(start + replacement.range.upperBound)...])
         } else {
             var body = body
