@@ -215,7 +215,7 @@ final class GatewayHandler: ChannelDuplexHandler, RemovableChannelHandler, Deadl
     /// per event cost every connection, including 10,000 held streams.
     private func awaitClient() {
         if let idleSlot { loop.idleDeadlines.remove(idleSlot) }
-        let timeout = TimeAmount.nanoseconds(Int64(loop.config.config.server.clientIdleTimeoutSeconds * 1_000_000_000))
+        let timeout = TimeAmount(seconds: loop.config.config.server.clientIdleTimeoutSeconds)
         idleSlot = loop.idleDeadlines.add(self, at: .now() + timeout)
     }
 

@@ -85,7 +85,7 @@ final class ProxyExchange: UpstreamResponseDelegate, DeadlineOwner {
     private var config: GatewayConfig { request.snapshot.config }
 
     func start() {
-        let timeout = TimeAmount.nanoseconds(Int64(config.server.requestTimeoutSeconds * 1_000_000_000))
+        let timeout = TimeAmount(seconds: config.server.requestTimeoutSeconds)
         deadline = loop.requestDeadlines.add(self, at: .now() + timeout)
         nextAttempt()
     }
@@ -152,7 +152,7 @@ final class ProxyExchange: UpstreamResponseDelegate, DeadlineOwner {
             send(on: connection, candidate: candidate)
             return
         }
-        let connectTimeout = TimeAmount.nanoseconds(Int64(config.server.connectTimeoutSeconds * 1_000_000_000))
+        let connectTimeout = TimeAmount(seconds: config.server.connectTimeoutSeconds)
         loop.pool.connect(key, connectTimeout: connectTimeout) { [self] result in
             guard case .connecting(let current) = state, current == candidate else {
                 // Cancelled or timed out while connecting.
