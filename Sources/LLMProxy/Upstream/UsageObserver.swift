@@ -78,8 +78,8 @@ struct UsageObserver {
     private mutating func scan(_ bytes: UnsafeRawBufferPointer, startsBefore: Int) {
         guard let base = bytes.baseAddress else { return }
         let count = bytes.count
-        // The first `k` that can belong to a field starting before `startsBefore`.
-        var index = 3
+        // A field's `k` is at least 8 bytes after its opening quote (`"totalTokenCount"`).
+        var index = 8
         while index < count {
             guard let hit = memchr(base + index, Int32(UInt8(ascii: "k")), count - index) else { return }
             index = UnsafeRawPointer(hit) - base
