@@ -9,6 +9,7 @@ import NIOSSL
 struct HealthProbeClient: Sendable {
     let group: any EventLoopGroup
     let tls: TLSContextCache
+    let liveObjects: LiveObjectCounts
 
     struct Response: Sendable {
         var status: Int
@@ -30,6 +31,7 @@ struct HealthProbeClient: Sendable {
             throw error
         }
         let host = endpoint.host
+        let liveObjects = self.liveObjects
         let connecting = ClientBootstrap(group: eventLoop)
             .connectTimeout(timeout)
             .channelInitializer { channel in
@@ -39,7 +41,7 @@ struct HealthProbeClient: Sendable {
                         try sync.addHandler(NIOSSLClientHandler(context: sslContext, serverHostname: host.isIPAddress ? nil : host))
                     }
                     try sync.addHTTPClientHandlers()
-                    try sync.addHandler(ProbeResponseHandler(promise: promise))
+                    try sync.addHandler(ProbeResponseHandler(promise: promise, liveObjects: liveObjects))
                 }
             }
             .connect(host: host, port: endpoint.port)
@@ -76,8 +78,16 @@ private final class ProbeResponseHandler: ChannelInboundHandler {
     /// /models listings are small; a probe never holds more than this.
     static let maximumBody = 4 * 1024 * 1024
 
-    init(promise: EventLoopPromise<HealthProbeClient.Response>) {
+    private let liveObjects: LiveObjectCounts
+
+    init(promise: EventLoopPromise<HealthProbeClient.Response>, liveObjects: LiveObjectCounts) {
         self.promise = promise
+        self.liveObjects = liveObjects
+        liveObjects.created(.probeConnection)
+    }
+
+    deinit {
+        liveObjects.destroyed(.probeConnection)
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {

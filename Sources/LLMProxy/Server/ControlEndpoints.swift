@@ -50,6 +50,9 @@ enum ControlEndpoints {
         json += ",\"config\":{\"version\":\(snapshot.version),\"loaded_at\":\(date(snapshot.loadedAt)),\"path\":\(JSONString.quoted(snapshot.sourcePath))"
         json += ",\"reloads_succeeded\":\(reloads.succeeded),\"reloads_failed\":\(reloads.failed)"
         json += ",\"last_reload_error\":\(reloads.lastError.map(JSONString.quoted) ?? "null")}"
+        let live = gateway.liveObjects.snapshot
+        json += ",\"live_objects\":{\"client_connections\":\(live.clientConnections),\"exchanges\":\(live.exchanges)"
+        json += ",\"upstream_connections\":\(live.upstreamConnections),\"probe_connections\":\(live.probeConnections)}"
         json += ",\"providers\":[\(providers.joined(separator: ","))]}"
         return json
     }

@@ -34,18 +34,20 @@ public final class Gateway: Sendable {
         var loops: [ObjectIdentifier: NIOLoopBound<LoopContext>] = [:]
         let limiters = state.rateLimiters.limiters(for: config.config.masterKeys)
         let metrics = state.metrics
+        let liveObjects = state.liveObjects
         for loop in group.makeIterator() {
             loops[ObjectIdentifier(loop)] = try loop.submit {
                 let reporter: @Sendable (String, String?) -> Void = { provider, failure in
                     health.record(failure.map { .liveFailed($0) } ?? .liveSucceeded, for: provider)
                 }
                 let context = LoopContext(
-                    eventLoop: loop, config: config, limiters: limiters, tls: tls, logger: logger, metrics: metrics, healthReporter: reporter)
+                    eventLoop: loop, config: config, limiters: limiters, tls: tls, logger: logger, metrics: metrics, liveObjects: liveObjects,
+                    healthReporter: reporter)
                 return NIOLoopBound(context, eventLoop: loop)
             }.wait()
         }
         self.loops = loops
-        prober = HealthProber(state: state, client: HealthProbeClient(group: group, tls: tls), logger: logger)
+        prober = HealthProber(state: state, client: HealthProbeClient(group: group, tls: tls, liveObjects: liveObjects), logger: logger)
         versions.withLock { $0 = config.version }
         let bound = loops
         health.setOnChange { [logger] provider, isUp in

@@ -73,6 +73,11 @@ final class GatewayHandler: ChannelDuplexHandler, RemovableChannelHandler, Deadl
     init(loop: LoopContext, gateway: GatewayState) {
         self.loop = loop
         self.gateway = gateway
+        loop.liveObjects.created(.clientConnection)
+    }
+
+    deinit {
+        loop.liveObjects.destroyed(.clientConnection)
     }
 
     var isWritable: Bool { context?.channel.isWritable ?? false }

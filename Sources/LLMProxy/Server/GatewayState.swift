@@ -9,6 +9,8 @@ public final class GatewayState: Sendable {
     public let health = ProviderHealthBoard()
     public let metrics: GatewayMetrics
     public let rateLimiters = RateLimiterRegistry()
+    /// Request-path objects alive right now (see `LiveObjectCounts`).
+    public let liveObjects = LiveObjectCounts()
     private let current: Mutex<RuntimeConfig>
     private let reloadStats = Mutex<ReloadStats>(ReloadStats())
 

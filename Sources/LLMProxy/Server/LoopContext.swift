@@ -12,6 +12,7 @@ final class LoopContext {
     let metrics: LoopMetrics
     let allocator = ByteBufferAllocator()
     let flushes: FlushCoalescer
+    let liveObjects: LiveObjectCounts
     private(set) var config: RuntimeConfig
     /// The rate limiter of each key of `config`, by key index.
     private(set) var limiters: [KeyRateLimiter?]
@@ -38,8 +39,9 @@ final class LoopContext {
     let idleDeadlines: LoopDeadlines<GatewayHandler>
 
     init(eventLoop: any EventLoop, config: RuntimeConfig, limiters: [KeyRateLimiter?], tls: TLSContextCache, logger: Logger,
-         metrics: GatewayMetrics, healthReporter: (@Sendable (String, String?) -> Void)?) {
+         metrics: GatewayMetrics, liveObjects: LiveObjectCounts, healthReporter: (@Sendable (String, String?) -> Void)?) {
         self.eventLoop = eventLoop
+        self.liveObjects = liveObjects
         self.config = config
         self.limiters = limiters
         self.metrics = LoopMetrics(metrics: metrics)
@@ -47,7 +49,7 @@ final class LoopContext {
         self.flushes = FlushCoalescer(eventLoop: eventLoop)
         self.requestDeadlines = LoopDeadlines(eventLoop: eventLoop)
         self.idleDeadlines = LoopDeadlines(eventLoop: eventLoop)
-        self.pool = UpstreamConnectionPool(eventLoop: eventLoop, tls: tls, flushes: flushes)
+        self.pool = UpstreamConnectionPool(eventLoop: eventLoop, tls: tls, flushes: flushes, liveObjects: liveObjects)
         self.logger = logger
         self.healthReporter = healthReporter
     }

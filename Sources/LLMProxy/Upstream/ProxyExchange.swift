@@ -30,7 +30,7 @@ struct ProxiedRequest {
 /// connections it uses, so it is driven by plain method calls.
 final class ProxyExchange: UpstreamResponseDelegate, DeadlineOwner {
     private enum State {
-        case connecting(candidate: Int)
+        case connecting(candidate: Int, PendingUpstreamConnect?)
         case awaitingHead(UpstreamConnection, candidate: Int)
         /// A retryable error answer (5xx, 429) being read to the end, so the
         /// connection stays reusable and the answer can be returned if no
@@ -80,6 +80,11 @@ final class ProxyExchange: UpstreamResponseDelegate, DeadlineOwner {
         self.state = .finished
         // Last, so the request is moved in rather than copied.
         self.request = request
+        loop.liveObjects.created(.exchange)
+    }
+
+    deinit {
+        loop.liveObjects.destroyed(.exchange)
     }
 
     private var config: GatewayConfig { request.snapshot.config }
@@ -92,13 +97,18 @@ final class ProxyExchange: UpstreamResponseDelegate, DeadlineOwner {
 
     /// The client went away: drop the upstream exchange at once.
     func cancel() {
-        switch state {
+        // Finished first: a cancelled connect reports its failure at once,
+        // and that must not start another attempt.
+        let abandoned = state
+        finish()
+        switch abandoned {
         case .awaitingHead(let connection, _), .drainingRetryable(let connection, _, _, _), .relaying(let connection, _, _):
             connection.abandon()
-        case .connecting, .finished:
+        case .connecting(_, let pending):
+            pending?.cancel()
+        case .finished:
             break
         }
-        finish()
     }
 
     func clientWritabilityChanged(isWritable: Bool) {
@@ -146,15 +156,15 @@ final class ProxyExchange: UpstreamResponseDelegate, DeadlineOwner {
     private func connect(candidate: Int, fresh: Bool = false) {
         // Only the key: binding the whole request copied it.
         guard let key = upstreamRequest?.key else { return }
-        state = .connecting(candidate: candidate)
         // The usual case, an idle keep-alive connection, without a callback.
         if !fresh, let connection = loop.pool.leaseIdle(key) {
             send(on: connection, candidate: candidate)
             return
         }
+        state = .connecting(candidate: candidate, nil)
         let connectTimeout = TimeAmount(seconds: config.server.connectTimeoutSeconds)
-        loop.pool.connect(key, connectTimeout: connectTimeout) { [self] result in
-            guard case .connecting(let current) = state, current == candidate else {
+        let pending = loop.pool.connect(key, connectTimeout: connectTimeout) { [self] result in
+            guard case .connecting(let current, _) = state, current == candidate else {
                 // Cancelled or timed out while connecting.
                 if case .success(let connection) = result { loop.pool.release(connection, reusable: true) }
                 return
@@ -166,6 +176,8 @@ final class ProxyExchange: UpstreamResponseDelegate, DeadlineOwner {
                 attemptFailed(candidate: candidate, reason: "connect error: \(error)")
             }
         }
+        // Unless the connect already finished (it fails at once without a TLS context).
+        if case .connecting(let current, nil) = state, current == candidate { state = .connecting(candidate: candidate, pending) }
     }
 
     private func send(on connection: UpstreamConnection, candidate: Int) {
@@ -303,9 +315,11 @@ final class ProxyExchange: UpstreamResponseDelegate, DeadlineOwner {
     func deadlinePassed() {
         deadline = nil
         switch state {
-        case .connecting(let candidate):
+        case .connecting(let candidate, let pending):
             loop.reportOutcome(provider: providerName(of: candidate), failure: "timeout")
             respond(.upstreamTimeout(seconds: config.server.requestTimeoutSeconds))
+            // After the answer: the cancelled connect reports a failure at once.
+            pending?.cancel()
         case .awaitingHead(let connection, let candidate), .drainingRetryable(let connection, let candidate, _, _):
             connection.abandon()
             loop.reportOutcome(provider: providerName(of: candidate), failure: "timeout")

@@ -46,6 +46,7 @@ final class UpstreamConnectionPool {
     let eventLoop: any EventLoop
     private let tls: TLSContextCache
     private let flushes: FlushCoalescer
+    private let liveObjects: LiveObjectCounts
     /// Boxed, so a lease or release mutates the stack in place instead of
     /// copying it out of the dictionary and back.
     private final class HostStack {
@@ -62,10 +63,11 @@ final class UpstreamConnectionPool {
     static let idleTimeout = TimeAmount.seconds(30)
     static let maximumIdlePerHost = 256
 
-    init(eventLoop: any EventLoop, tls: TLSContextCache, flushes: FlushCoalescer) {
+    init(eventLoop: any EventLoop, tls: TLSContextCache, flushes: FlushCoalescer, liveObjects: LiveObjectCounts) {
         self.eventLoop = eventLoop
         self.tls = tls
         self.flushes = flushes
+        self.liveObjects = liveObjects
     }
 
     var idleCount: Int { idleConnections.count }
@@ -116,21 +118,26 @@ final class UpstreamConnectionPool {
     }
 
     /// Opens a new connection (when `leaseIdle` has none, or after an idle
-    /// one turned out to be closed); `completion` runs on this event loop.
+    /// one turned out to be closed); `completion` runs on this event loop,
+    /// also after the returned connect is cancelled (with a failure).
+    @discardableResult
     func connect(_ key: UpstreamPoolKey, connectTimeout: TimeAmount,
-                 _ completion: @escaping (Result<UpstreamConnection, any Error>) -> Void) {
+                 _ completion: @escaping (Result<UpstreamConnection, any Error>) -> Void) -> PendingUpstreamConnect {
         eventLoop.preconditionInEventLoop()
         nextID += 1
         let id = nextID
+        let pending = PendingUpstreamConnect()
         let sslContext: NIOSSLContext?
         do {
             sslContext = key.endpoint.useTLS ? try tls.context(verify: key.verifyTLS) : nil
         } catch {
             completion(.failure(error))
-            return
+            return pending
         }
+        let boundPending = NIOLoopBound(pending, eventLoop: eventLoop)
         let host = key.endpoint.host
         let flushes = NIOLoopBound(self.flushes, eventLoop: eventLoop)
+        let liveObjects = self.liveObjects
         let bootstrap = ClientBootstrap(group: eventLoop)
             .connectTimeout(connectTimeout)
             .channelOption(.tcpOption(.tcp_nodelay), value: 1)
@@ -138,6 +145,7 @@ final class UpstreamConnectionPool {
             .channelOption(.recvAllocator, value: AdaptiveRecvByteBufferAllocator.gatewayConnection)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    boundPending.value.channel = channel
                     let sync = channel.pipeline.syncOperations
                     if let sslContext {
                         // SNI carries a host name only, never an IP address.
@@ -148,11 +156,13 @@ final class UpstreamConnectionPool {
                     // parsed by NIO's HTTP/1.1 decoder.
                     let decoder = UpstreamResponseDecoder()
                     try sync.addHandler(ByteToMessageHandler(decoder))
-                    try sync.addHandler(UpstreamConnection(id: id, poolKey: key, decoder: decoder, flushes: flushes.value))
+                    try sync.addHandler(UpstreamConnection(
+                        id: id, poolKey: key, decoder: decoder, flushes: flushes.value, liveObjects: liveObjects))
                 }
             }
         let connecting = key.literalAddress.map { bootstrap.connect(to: $0) } ?? bootstrap.connect(host: host, port: key.endpoint.port)
         connecting.assumeIsolated().whenComplete { result in
+            pending.channel = nil
             switch result {
             case .success(let channel):
                 do {
@@ -167,6 +177,7 @@ final class UpstreamConnectionPool {
                 completion(.failure(error))
             }
         }
+        return pending
     }
 
     private func startExpiryIfNeeded() {
@@ -184,6 +195,21 @@ final class UpstreamConnectionPool {
                 idleConnections.removeValue(forKey: id)?.abandon()
             }
         }
+    }
+}
+
+/// A connect in progress. An exchange whose client left, or whose deadline
+/// passed, cancels it rather than keep itself, its client handler and the
+/// half-open channel alive until `connect_timeout_seconds` runs out.
+final class PendingUpstreamConnect {
+    /// Set once the channel exists (its initializer runs before it connects).
+    fileprivate var channel: (any Channel)?
+
+    /// Closes the half-open channel; the connect's completion then runs with
+    /// a failure.
+    func cancel() {
+        channel?.close(promise: nil)
+        channel = nil
     }
 }
 

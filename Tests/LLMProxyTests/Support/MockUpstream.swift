@@ -26,6 +26,9 @@ enum UpstreamBehavior: Sendable {
     case hang
     /// Sends a head and then closes (a response cut after its head).
     case headThenClose(status: Int)
+    /// Sends these bytes as they are (a head cut in the middle, a body cut
+    /// short), then closes; `reset` closes with a TCP RST instead of a FIN.
+    case rawThenClose(String, reset: Bool)
 
     static func json(_ body: String, status: Int = 200) -> UpstreamBehavior {
         .respond(status: status, headers: [("Content-Type", "application/json")], body: body)
@@ -48,6 +51,7 @@ final class MockUpstream: Sendable {
     var requests: [RecordedRequest] { state.counters.withLock { $0.requests } }
     var connectionsOpened: Int { state.counters.withLock { $0.connectionsOpened } }
     var connectionsClosed: Int { state.counters.withLock { $0.connectionsClosed } }
+    var connectionsOpen: Int { state.counters.withLock { $0.connectionsOpened - $0.connectionsClosed } }
     /// Connections the gateway closed while a response was still owed or in progress.
     var closedWhileBusy: Int { state.counters.withLock { $0.closedWhileBusy } }
 
@@ -159,6 +163,15 @@ private final class MockUpstreamHandler: ChannelInboundHandler {
             break
         case .headThenClose(let status):
             context.writeAndFlush(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: HTTPResponseStatus(statusCode: status), headers: ["Content-Length": "100"]))), promise: nil)
+            context.close(promise: nil)
+        case .rawThenClose(let bytes, let reset):
+            // Written below the HTTP encoder, so the bytes go out unframed.
+            let encoder = try? context.pipeline.syncOperations.context(handlerType: HTTPResponseEncoder.self)
+            encoder?.writeAndFlush(NIOAny(ByteBuffer(string: bytes)), promise: nil)
+            if reset {
+                // SO_LINGER with a zero timeout: close sends RST, as a crashed or overloaded peer does.
+                _ = (context.channel as? any SocketOptionProvider)?.setSoLinger(linger(l_onoff: 1, l_linger: 0))
+            }
             context.close(promise: nil)
         }
     }
