@@ -22,20 +22,4 @@ import Testing
         #expect(picks == [1, 2, 1, 2])
         #expect(wrr.next(where: { _ in false }) == nil)
     }
-
-    @Test func sharedSequenceIsExactAcrossThreads() {
-        let wrr = SharedSmoothWeightedRoundRobin(weights: [1, 3])
-        let counts = Counts()
-        DispatchQueue.concurrentPerform(iterations: 8) { _ in
-            for _ in 0..<500 { counts.add(wrr.next()!) }
-        }
-        #expect(counts.values == [1000, 3000])
-    }
-}
-
-private final class Counts: @unchecked Sendable {
-    private let lock = DispatchQueue(label: "counts")
-    private var storage = [0, 0]
-    func add(_ index: Int) { lock.sync { storage[index] += 1 } }
-    var values: [Int] { lock.sync { storage } }
 }

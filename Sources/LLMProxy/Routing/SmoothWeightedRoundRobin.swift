@@ -1,5 +1,3 @@
-import Synchronization
-
 /// nginx's smooth weighted round-robin (`ngx_http_upstream_get_peer` in
 /// ngx_http_upstream_round_robin.c): every pick adds each eligible peer's
 /// weight to its current weight, takes the peer with the largest current
@@ -7,8 +5,7 @@ import Synchronization
 /// give a a b a c a a: proportional, and never a burst of one peer.
 ///
 /// A value type: the gateway keeps one per event loop and candidate set, so
-/// picking takes no lock. `SharedSmoothWeightedRoundRobin` wraps it for
-/// callers on many threads.
+/// picking takes no lock.
 ///
 ///     var wrr = SmoothWeightedRoundRobin(weights: [5, 1, 1])
 ///     wrr.next()  // 0
@@ -34,19 +31,5 @@ public struct SmoothWeightedRoundRobin: Sendable {
         }
         if let best { current[best] -= total }
         return best
-    }
-}
-
-/// `SmoothWeightedRoundRobin` behind a mutex, for callers that share one
-/// sequence across threads.
-public final class SharedSmoothWeightedRoundRobin: Sendable {
-    private let state: Mutex<SmoothWeightedRoundRobin>
-
-    public init(weights: [Int]) {
-        state = Mutex(SmoothWeightedRoundRobin(weights: weights))
-    }
-
-    public func next(where isEligible: (Int) -> Bool = { _ in true }) -> Int? {
-        state.withLock { $0.next(where: isEligible) }
     }
 }

@@ -151,26 +151,3 @@ public final class Gateway: Sendable {
         return total
     }
 }
-
-/// CPUs this process may run on: its affinity mask (as `taskset` sets it)
-/// and its cgroup quota, not the machine's count.
-enum ProcessCPUs {
-    static var count: Int {
-        let quota = System.coreCount  // NIO reads the cgroup cpuset and quota.
-        guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
-            let line = status.split(separator: "\n").first(where: { $0.hasPrefix("Cpus_allowed:") })
-        else { return quota }
-        let allowed = line.dropFirst("Cpus_allowed:".count).reduce(0) { count, character in
-            count + (character.hexDigitValue ?? 0).nonzeroBitCount
-        }
-        return max(1, min(quota, allowed))
-    }
-}
-
-extension AdaptiveRecvByteBufferAllocator {
-    /// For client and provider connections alike. NIO keeps each
-    /// connection's last receive buffer for good, so the first one is small:
-    /// 1.5 KiB less than NIO's 2 KiB default per connection, twice per held
-    /// stream, which counts at 10,000 of them. One full read grows it at once.
-    static let gatewayConnection = AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 512, maximum: 65536)
-}

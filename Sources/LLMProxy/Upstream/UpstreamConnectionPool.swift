@@ -4,41 +4,6 @@ import NIOPosix
 import NIOSSL
 import Synchronization
 
-/// Which connections may be shared: same host, port, TLS and verification.
-/// Built once per provider and config (`RuntimeConfig.poolKeys`) with its
-/// hash, so finding a host's idle connections hashes no strings; a class, so
-/// an exchange holding one retains one reference rather than each string.
-final class UpstreamPoolKey: Hashable, Sendable {
-    let endpoint: UpstreamEndpoint
-    let verifyTLS: Bool
-    /// The endpoint's address when its host is an IP literal: connecting to
-    /// it skips NIO's resolver and Happy Eyeballs state machine (a lookup,
-    /// several timers and allocations per new connection).
-    let literalAddress: SocketAddress?
-    private let precomputedHash: Int
-
-    init(endpoint: UpstreamEndpoint, verifyTLS: Bool) {
-        // The base path does not affect the connection.
-        var hostOnly = endpoint
-        hostOnly.basePath = ""
-        self.endpoint = hostOnly
-        self.verifyTLS = verifyTLS
-        literalAddress = endpoint.host.isIPAddress ? try? SocketAddress(ipAddress: endpoint.host, port: endpoint.port) : nil
-        var hasher = Hasher()
-        hasher.combine(hostOnly)
-        hasher.combine(verifyTLS)
-        precomputedHash = hasher.finalize()
-    }
-
-    func hash(into hasher: inout Hasher) {
-        hasher.combine(precomputedHash)
-    }
-
-    static func == (lhs: UpstreamPoolKey, rhs: UpstreamPoolKey) -> Bool {
-        lhs.precomputedHash == rhs.precomputedHash && lhs.verifyTLS == rhs.verifyTLS && lhs.endpoint == rhs.endpoint
-    }
-}
-
 /// The keep-alive connections of one event loop. Exchanges on this loop use
 /// only its connections, so nothing here is shared between threads and no
 /// lock is taken per request, as in nginx's per-worker upstream keepalive.
@@ -69,8 +34,6 @@ final class UpstreamConnectionPool {
         self.flushes = flushes
         self.liveObjects = liveObjects
     }
-
-    var idleCount: Int { idleConnections.count }
 
     /// An idle connection to `key`, if one is open.
     func leaseIdle(_ key: UpstreamPoolKey) -> UpstreamConnection? {
@@ -195,44 +158,5 @@ final class UpstreamConnectionPool {
                 idleConnections.removeValue(forKey: id)?.abandon()
             }
         }
-    }
-}
-
-/// A connect in progress. An exchange whose client left, or whose deadline
-/// passed, cancels it rather than keep itself, its client handler and the
-/// half-open channel alive until `connect_timeout_seconds` runs out.
-final class PendingUpstreamConnect {
-    /// Set once the channel exists (its initializer runs before it connects).
-    fileprivate var channel: (any Channel)?
-
-    /// Closes the half-open channel; the connect's completion then runs with
-    /// a failure.
-    func cancel() {
-        channel?.close(promise: nil)
-        channel = nil
-    }
-}
-
-/// TLS client contexts, built once (loading the system trust roots is slow)
-/// and shared by every event loop.
-final class TLSContextCache: Sendable {
-    private let contexts = Mutex<[Bool: NIOSSLContext]>([:])
-
-    func context(verify: Bool) throws -> NIOSSLContext {
-        try contexts.withLock { cache in
-            if let context = cache[verify] { return context }
-            var configuration = TLSConfiguration.makeClientConfiguration()
-            if !verify { configuration.certificateVerification = .none }
-            configuration.applicationProtocols = ["http/1.1"]
-            let context = try NIOSSLContext(configuration: configuration)
-            cache[verify] = context
-            return context
-        }
-    }
-}
-
-extension String {
-    var isIPAddress: Bool {
-        utf8.contains(UInt8(ascii: ":")) || (split(separator: ".").count == 4 && allSatisfy { $0 == "." || $0.isNumber })
     }
 }

@@ -20,7 +20,7 @@ final class SpawnedGateway: @unchecked Sendable {
         self.directory = directory
         port = try await unusedPort()
         logFile = directory.appendingPathComponent("gateway-\(port).log")
-        FileManager.default.createFile(atPath: logFile.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: logFile.path, contents: nil)
         let arguments = ["serve", "--config", configPath, "--host", "127.0.0.1", "--port", String(port)]
         if let softOpenFileLimit {
             process.executableURL = URL(fileURLWithPath: "/bin/sh")

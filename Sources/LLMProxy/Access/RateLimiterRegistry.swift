@@ -1,0 +1,25 @@
+import NIOCore
+import Synchronization
+
+/// Limiters by key name, so their buckets survive a reload for keys that
+/// are still configured; a key whose limits changed starts a fresh bucket.
+public final class RateLimiterRegistry: Sendable {
+    private let limiters = Mutex<[String: KeyRateLimiter]>([:])
+
+    public init() {}
+
+    /// The limiter of each configured key, by key index (nil: unlimited).
+    public func limiters(for keys: [MasterKey]) -> [KeyRateLimiter?] {
+        limiters.withLock { table in
+            var next: [String: KeyRateLimiter] = [:]
+            let result = keys.map { key -> KeyRateLimiter? in
+                guard let limits = key.rateLimit else { return nil }
+                let limiter = table[key.name].flatMap { $0.limits == limits ? $0 : nil } ?? KeyRateLimiter(keyName: key.name, limits: limits)
+                next[key.name] = limiter
+                return limiter
+            }
+            table = next
+            return result
+        }
+    }
+}
