@@ -27,14 +27,14 @@ import Testing
         let yaml = providersYAML([("failing", failing.baseURL, 5), ("healthy", healthy.baseURL, 1)],
                                  extra: "health_check: {interval_seconds: 0.1}\n")
             .replacingOccurrences(of: "    key: sk-test\n", with: "    key: sk-test\n    rate_limit: {requests_per_second: 1, burst_size: 3}\n")
-        let gateway = try await GatewayHarness.start(yaml: yaml)
-        for _ in 0..<4 { _ = try await TestClient.chat(port: gateway.port) }
-        try await Task.sleep(for: .milliseconds(300))
-        let scrape = try await TestClient.request(port: gateway.port, method: .GET, path: "/metrics", key: nil).text
-        let exported = Set(scrape.split(separator: "\n").filter { $0.hasPrefix("# TYPE ") }.map { String($0.split(separator: " ")[2]) })
-        let missing = queried.subtracting(exported)
-        #expect(missing.isEmpty, "queried but not exported: \(missing.sorted())")
-        await gateway.stop()
+        try await withGateway(yaml: yaml) { gateway in
+            for _ in 0..<4 { _ = try await TestClient.chat(port: gateway.port) }
+            try await Task.sleep(for: .milliseconds(300))
+            let scrape = try await TestClient.request(port: gateway.port, method: .GET, path: "/metrics", key: nil).text
+            let exported = Set(scrape.split(separator: "\n").filter { $0.hasPrefix("# TYPE ") }.map { String($0.split(separator: " ")[2]) })
+            let missing = queried.subtracting(exported)
+            #expect(missing.isEmpty, "queried but not exported: \(missing.sorted())")
+        }
         await failing.stop()
         await healthy.stop()
     }

@@ -145,19 +145,19 @@ import Testing
         let yaml = providersYAML(
             [("dead", "http://127.0.0.1:\(closedPort)", 1)],
             extra: "health_check: {enabled: true, interval_seconds: 0.01, timeout_seconds: 0.5}\n")
-        let gateway = try await GatewayHarness.start(yaml: yaml)
-        // ~100 probes a second, each refused.
-        try await Task.sleep(for: .seconds(2))
-        let live = gateway.gateway.state.liveObjects
-        // Probes are always starting; between two, none may be left.
-        var lowest = live.snapshot.probeConnections
-        let deadline = Date().addingTimeInterval(3)
-        while lowest > 0 && Date() < deadline {
-            lowest = min(lowest, live.snapshot.probeConnections)
-            try await Task.sleep(for: .milliseconds(1))
+        try await withGateway(yaml: yaml) { gateway in
+            // ~100 probes a second, each refused.
+            try await Task.sleep(for: .seconds(2))
+            let live = gateway.gateway.state.liveObjects
+            // Probes are always starting; between two, none may be left.
+            var lowest = live.snapshot.probeConnections
+            let deadline = Date().addingTimeInterval(3)
+            while lowest > 0 && Date() < deadline {
+                lowest = min(lowest, live.snapshot.probeConnections)
+                try await Task.sleep(for: .milliseconds(1))
+            }
+            #expect(lowest == 0, "probe connections still alive: \(live.snapshot)")
         }
-        #expect(lowest == 0, "probe connections still alive: \(live.snapshot)")
-        await gateway.stop()
     }
 
     @Test func reloadsWhileRequestsFailLeaveNothingBehind() async throws {
@@ -215,23 +215,18 @@ func withLeakCheck(
     yaml: String, upstreams: [MockUpstream] = [], _ label: String = "", sourceLocation: SourceLocation = #_sourceLocation,
     _ body: (GatewayHarness) async throws -> Void
 ) async throws {
-    let gateway = try await GatewayHarness.start(yaml: yaml)
-    do {
+    try await withGateway(yaml: yaml) { gateway in
         try await body(gateway)
-    } catch {
-        await gateway.stop()
-        throw error
-    }
-    let live = gateway.gateway.state.liveObjects
-    func settled() -> Bool {
-        let now = live.snapshot
+        let live = gateway.gateway.state.liveObjects
+        func settled() -> Bool {
+            let now = live.snapshot
+            let open = upstreams.reduce(0) { $0 + $1.connectionsOpen }
+            return now.clientConnections == 0 && now.exchanges == 0 && now.upstreamConnections == open && now.probeConnections == 0
+        }
+        try await waitUntil(seconds: 5, settled)
         let open = upstreams.reduce(0) { $0 + $1.connectionsOpen }
-        return now.clientConnections == 0 && now.exchanges == 0 && now.upstreamConnections == open && now.probeConnections == 0
+        #expect(settled(), "\(label) left behind: \(live.snapshot) (upstream sockets open: \(open))", sourceLocation: sourceLocation)
     }
-    try await waitUntil(seconds: 5, settled)
-    let open = upstreams.reduce(0) { $0 + $1.connectionsOpen }
-    #expect(settled(), "\(label) left behind: \(live.snapshot) (upstream sockets open: \(open))", sourceLocation: sourceLocation)
-    await gateway.stop()
 }
 
 /// A listening socket that never accepts: once its small queue is full, the

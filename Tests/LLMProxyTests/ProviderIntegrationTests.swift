@@ -11,7 +11,7 @@ import Testing
             request.bodyText.contains("\"stream\":true")
                 ? .stream(chunks: ["data: {\"x\":1}\n\n", "data: [DONE]\n\n"], interval: .milliseconds(5), cut: false) : .okChat
         }
-        let gateway = try await GatewayHarness.start(yaml: """
+        try await withGateway(yaml: """
             providers:
               - name: azure-east
                 type: azure
@@ -25,32 +25,32 @@ import Testing
                 api_version: 2025-01-01-preview
                 model_mapping: {gpt-4.1: gpt41}
             \(Self.keys)
-            """)
-        #expect(try await TestClient.chat(port: gateway.port, model: "gpt-4o").status == 200)
-        var request = try #require(upstream.requests.last)
-        #expect(request.method == "POST")
-        #expect(request.uri == "/openai/deployments/my-gpt4o-deployment/chat/completions?api-version=2024-05-01-preview")
-        #expect(request.header("api-key") == "azure-secret" && request.header("authorization") == nil)
-        #expect(request.bodyText.contains(#""model":"my-gpt4o-deployment""#))
+            """) { gateway in
+            #expect(try await TestClient.chat(port: gateway.port, model: "gpt-4o").status == 200)
+            var request = try #require(upstream.requests.last)
+            #expect(request.method == "POST")
+            #expect(request.uri == "/openai/deployments/my-gpt4o-deployment/chat/completions?api-version=2024-05-01-preview")
+            #expect(request.header("api-key") == "azure-secret" && request.header("authorization") == nil)
+            #expect(request.bodyText.contains(#""model":"my-gpt4o-deployment""#))
 
-        let stream = try await TestClient.chat(port: gateway.port, model: "gpt-4o", stream: true)
-        #expect(stream.text.hasSuffix("data: [DONE]\n\n"))
-        #expect(upstream.requests.last?.uri == "/openai/deployments/my-gpt4o-deployment/chat/completions?api-version=2024-05-01-preview")
+            let stream = try await TestClient.chat(port: gateway.port, model: "gpt-4o", stream: true)
+            #expect(stream.text.hasSuffix("data: [DONE]\n\n"))
+            #expect(upstream.requests.last?.uri == "/openai/deployments/my-gpt4o-deployment/chat/completions?api-version=2024-05-01-preview")
 
-        _ = try await TestClient.request(port: gateway.port, path: "/v1/embeddings", body: #"{"model":"text-embedding-3-small","input":"x"}"#)
-        #expect(upstream.requests.last?.uri == "/openai/deployments/emb-deploy/embeddings?api-version=2024-05-01-preview")
+            _ = try await TestClient.request(port: gateway.port, path: "/v1/embeddings", body: #"{"model":"text-embedding-3-small","input":"x"}"#)
+            #expect(upstream.requests.last?.uri == "/openai/deployments/emb-deploy/embeddings?api-version=2024-05-01-preview")
 
-        _ = try await TestClient.chat(port: gateway.port, model: "gpt-4.1")
-        request = try #require(upstream.requests.last)
-        #expect(request.uri == "/openai/deployments/gpt41/chat/completions?api-version=2025-01-01-preview")
-        #expect(request.header("api-key") == "foundry-secret")
-        await gateway.stop()
+            _ = try await TestClient.chat(port: gateway.port, model: "gpt-4.1")
+            request = try #require(upstream.requests.last)
+            #expect(request.uri == "/openai/deployments/gpt41/chat/completions?api-version=2025-01-01-preview")
+            #expect(request.header("api-key") == "foundry-secret")
+        }
         await upstream.stop()
     }
 
     @Test func geminiProviderUsesOpenAICompatibleEndpointWithBearerAndGoogKey() async throws {
         let upstream = try await MockUpstream()
-        let gateway = try await GatewayHarness.start(yaml: """
+        try await withGateway(yaml: """
             providers:
               - name: gemini
                 type: gemini
@@ -58,42 +58,42 @@ import Testing
                 api_key: AIzaTestKey
                 model_mapping: {"gemini-*": gemini-2.5-flash}
             \(Self.keys)
-            """)
-        #expect(try await TestClient.chat(port: gateway.port, model: "gemini-pro").status == 200)
-        let request = try #require(upstream.requests.last)
-        #expect(request.uri == "/v1beta/openai/chat/completions")
-        #expect(request.header("authorization") == "Bearer AIzaTestKey")
-        #expect(request.header("x-goog-api-key") == "AIzaTestKey")
-        #expect(request.bodyText.contains(#""model":"gemini-2.5-flash""#))
-        await gateway.stop()
+            """) { gateway in
+            #expect(try await TestClient.chat(port: gateway.port, model: "gemini-pro").status == 200)
+            let request = try #require(upstream.requests.last)
+            #expect(request.uri == "/v1beta/openai/chat/completions")
+            #expect(request.header("authorization") == "Bearer AIzaTestKey")
+            #expect(request.header("x-goog-api-key") == "AIzaTestKey")
+            #expect(request.bodyText.contains(#""model":"gemini-2.5-flash""#))
+        }
         await upstream.stop()
     }
 
     @Test func azureInboundPathResolvesTheDeploymentAsTheModel() async throws {
         let upstream = try await MockUpstream()
-        let gateway = try await GatewayHarness.start(yaml: """
+        try await withGateway(yaml: """
             providers:
               - name: openai
                 api_base: \(upstream.baseURL)/v1
                 api_key: sk-openai
                 model_mapping: {gpt-4o: gpt-4o-2024-08-06}
             \(Self.keys)
-            """)
-        let body = #"{"messages":[{"role":"user","content":"hi"}]}"#
-        let response = try await TestClient.request(
-            port: gateway.port, path: "/openai/deployments/gpt-4o/chat/completions?api-version=2024-06-01",
-            headers: [("api-key", "sk-test")], body: body, key: nil)
-        #expect(response.status == 200)
-        let request = try #require(upstream.requests.last)
-        #expect(request.uri == "/v1/chat/completions")
-        #expect(request.header("authorization") == "Bearer sk-openai" && request.header("api-key") == nil)
-        // The body had no model; the path's deployment decides, and the body goes as sent.
-        #expect(request.bodyText == body)
-        let unknown = try await TestClient.request(
-            port: gateway.port, path: "/openai/deployments/nope/chat/completions?api-version=2024-06-01",
-            headers: [("api-key", "sk-test")], body: body, key: nil)
-        #expect(unknown.status == 404 && unknown.errorCode == "model_not_found")
-        await gateway.stop()
+            """) { gateway in
+            let body = #"{"messages":[{"role":"user","content":"hi"}]}"#
+            let response = try await TestClient.request(
+                port: gateway.port, path: "/openai/deployments/gpt-4o/chat/completions?api-version=2024-06-01",
+                headers: [("api-key", "sk-test")], body: body, key: nil)
+            #expect(response.status == 200)
+            let request = try #require(upstream.requests.last)
+            #expect(request.uri == "/v1/chat/completions")
+            #expect(request.header("authorization") == "Bearer sk-openai" && request.header("api-key") == nil)
+            // The body had no model; the path's deployment decides, and the body goes as sent.
+            #expect(request.bodyText == body)
+            let unknown = try await TestClient.request(
+                port: gateway.port, path: "/openai/deployments/nope/chat/completions?api-version=2024-06-01",
+                headers: [("api-key", "sk-test")], body: body, key: nil)
+            #expect(unknown.status == 404 && unknown.errorCode == "model_not_found")
+        }
         await upstream.stop()
     }
 
@@ -105,7 +105,7 @@ import Testing
                           interval: .milliseconds(5), cut: false)
                 : .json(#"{"candidates":[{"content":{"parts":[{"text":"hello"}],"role":"model"}}],"usageMetadata":{"promptTokenCount":2,"candidatesTokenCount":1,"totalTokenCount":3}}"#)
         }
-        let gateway = try await GatewayHarness.start(yaml: """
+        try await withGateway(yaml: """
             providers:
               - name: gemini
                 type: gemini
@@ -117,29 +117,29 @@ import Testing
                 api_key: sk-o
                 model_mapping: {gpt-4o: gpt-4o}
             \(Self.keys)
-            """)
-        let body = #"{"contents":[{"role":"user","parts":[{"text":"hi"}]}],"generationConfig":{"thinkingConfig":{"thinkingBudget":128}}}"#
-        let plain = try await TestClient.request(
-            port: gateway.port, path: "/v1beta/models/gemini-2.5-pro:generateContent", headers: [("x-goog-api-key", "sk-test")], body: body, key: nil)
-        #expect(plain.status == 200 && plain.text.contains("hello"))
-        var request = try #require(upstream.requests.last)
-        #expect(request.uri == "/v1beta/models/gemini-2.5-pro-002:generateContent")
-        #expect(request.bodyText == body)
-        #expect(request.header("x-goog-api-key") == "AIzaProviderKey")
+            """) { gateway in
+            let body = #"{"contents":[{"role":"user","parts":[{"text":"hi"}]}],"generationConfig":{"thinkingConfig":{"thinkingBudget":128}}}"#
+            let plain = try await TestClient.request(
+                port: gateway.port, path: "/v1beta/models/gemini-2.5-pro:generateContent", headers: [("x-goog-api-key", "sk-test")], body: body, key: nil)
+            #expect(plain.status == 200 && plain.text.contains("hello"))
+            var request = try #require(upstream.requests.last)
+            #expect(request.uri == "/v1beta/models/gemini-2.5-pro-002:generateContent")
+            #expect(request.bodyText == body)
+            #expect(request.header("x-goog-api-key") == "AIzaProviderKey")
 
-        let streamed = try await TestClient.request(
-            port: gateway.port, path: "/v1beta/models/gemini-2.5-pro:streamGenerateContent?alt=sse&key=sk-test", body: body, key: nil)
-        #expect(streamed.status == 200)
-        #expect(streamed.text.contains("llo") && !streamed.text.contains("upstream_stream_interrupted"))
-        request = try #require(upstream.requests.last)
-        #expect(request.uri == "/v1beta/models/gemini-2.5-pro-002:streamGenerateContent?alt=sse")
-        #expect(!request.uri.contains("sk-test") && !request.headers.contains { $0.1.contains("sk-test") })
+            let streamed = try await TestClient.request(
+                port: gateway.port, path: "/v1beta/models/gemini-2.5-pro:streamGenerateContent?alt=sse&key=sk-test", body: body, key: nil)
+            #expect(streamed.status == 200)
+            #expect(streamed.text.contains("llo") && !streamed.text.contains("upstream_stream_interrupted"))
+            request = try #require(upstream.requests.last)
+            #expect(request.uri == "/v1beta/models/gemini-2.5-pro-002:streamGenerateContent?alt=sse")
+            #expect(!request.uri.contains("sk-test") && !request.headers.contains { $0.1.contains("sk-test") })
 
-        // Google's native API exists only at gemini providers.
-        let notGemini = try await TestClient.request(
-            port: gateway.port, path: "/v1beta/models/gpt-4o:generateContent", headers: [("x-goog-api-key", "sk-test")], body: body, key: nil)
-        #expect(notGemini.status == 404)
-        await gateway.stop()
+            // Google's native API exists only at gemini providers.
+            let notGemini = try await TestClient.request(
+                port: gateway.port, path: "/v1beta/models/gpt-4o:generateContent", headers: [("x-goog-api-key", "sk-test")], body: body, key: nil)
+            #expect(notGemini.status == 404)
+        }
         await upstream.stop()
     }
 }

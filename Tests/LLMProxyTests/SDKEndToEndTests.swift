@@ -23,7 +23,7 @@ import Testing
             return .stream(chunks: ["data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"cut\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"partial\"},\"finish_reason\":null}]}\n\n"],
                            interval: .milliseconds(5), cut: true)
         }
-        let gateway = try await GatewayHarness.start(yaml: """
+        try await withGateway(yaml: """
             provider_suffix: Proxy
             providers:
               - name: mock
@@ -40,26 +40,26 @@ import Testing
                 model_mapping: {cut: cut}
             master_keys: [{name: sdk, key: sk-sdk}]
             health_check: {enabled: false}
-            """)
-        let process = Process()
-        process.executableURL = Self.python
-        process.arguments = [Self.packageRoot.appendingPathComponent("Tests/sdk/sdk_e2e.py").path]
-        var environment = ProcessInfo.processInfo.environment
-        environment["GATEWAY_URL"] = "http://127.0.0.1:\(gateway.port)"
-        environment["GATEWAY_KEY"] = "sk-sdk"
-        process.environment = environment
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = output
-        try process.run()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        let text = String(decoding: data, as: UTF8.self)
-        print(text)
-        #expect(process.terminationStatus == 0, "\(text)")
-        #expect(text.contains("ALL OK"))
-        #expect(!text.contains("skip google-genai"))
-        await gateway.stop()
+            """) { gateway in
+            let process = Process()
+            process.executableURL = Self.python
+            process.arguments = [Self.packageRoot.appendingPathComponent("Tests/sdk/sdk_e2e.py").path]
+            var environment = ProcessInfo.processInfo.environment
+            environment["GATEWAY_URL"] = "http://127.0.0.1:\(gateway.port)"
+            environment["GATEWAY_KEY"] = "sk-sdk"
+            process.environment = environment
+            let output = Pipe()
+            process.standardOutput = output
+            process.standardError = output
+            try process.run()
+            let data = output.fileHandleForReading.readDataToEndOfFile()
+            process.waitUntilExit()
+            let text = String(decoding: data, as: UTF8.self)
+            print(text)
+            #expect(process.terminationStatus == 0, "\(text)")
+            #expect(text.contains("ALL OK"))
+            #expect(!text.contains("skip google-genai"))
+        }
         await upstream.stop()
     }
 }

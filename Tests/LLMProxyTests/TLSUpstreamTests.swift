@@ -28,19 +28,22 @@ import Testing
         let upstream = try await MockUpstream(tls: try Self.selfSignedContext())
         #expect(upstream.baseURL.hasPrefix("https://"))
 
-        let unverified = try await GatewayHarness.start(yaml: providersYAML([("tls", upstream.baseURL, 1)], extra: "verify_ssl: false\n"))
-        for _ in 0..<3 { #expect(try await TestClient.chat(port: unverified.port).status == 200) }
-        #expect(upstream.requests.count == 3)
-        #expect(upstream.connectionsOpened == 1 || upstream.connectionsOpened == 2)  // pooled per event loop
-        #expect(upstream.requests.first?.header("authorization") == "Bearer sk-upstream-tls")
-        await unverified.stop()
+        try await withGateway(yaml: providersYAML([("tls", upstream.baseURL, 1)], extra: "verify_ssl: false\n")) { unverified in
+            for _ in 0..<3 {
+                let response = try await TestClient.chat(port: unverified.port)
+                #expect(response.status == 200)
+            }
+            #expect(upstream.requests.count == 3)
+            #expect(upstream.connectionsOpened == 1 || upstream.connectionsOpened == 2)  // pooled per event loop
+            #expect(upstream.requests.first?.header("authorization") == "Bearer sk-upstream-tls")
+        }
 
         // verify_ssl: true (the default) refuses the self-signed certificate.
-        let verified = try await GatewayHarness.start(yaml: providersYAML([("tls", upstream.baseURL, 1)]))
-        let refused = try await TestClient.chat(port: verified.port)
-        #expect(refused.status == 502 && refused.errorCode == "upstream_unavailable")
-        #expect(upstream.requests.count == 3)
-        await verified.stop()
+        try await withGateway(yaml: providersYAML([("tls", upstream.baseURL, 1)])) { verified in
+            let refused = try await TestClient.chat(port: verified.port)
+            #expect(refused.status == 502 && refused.errorCode == "upstream_unavailable")
+            #expect(upstream.requests.count == 3)
+        }
         await upstream.stop()
     }
 }

@@ -49,3 +49,26 @@ func providersYAML(_ upstreams: [(name: String, url: String, weight: Int)], mapp
     if !extra.contains("health_check") { yaml += "health_check: {enabled: false}\n" }
     return yaml + extra
 }
+
+/// Runs `body` against a gateway started in-process on `yaml` and stops the
+/// gateway however `body` ends, a failed `#require` or a thrown error
+/// included, so no test leaks a server into the next.
+///
+///     try await withGateway(yaml: providersYAML([("a", upstream.baseURL, 1)])) { gateway in
+///         #expect(try await TestClient.chat(port: gateway.port).status == 200)
+///     }
+@discardableResult
+func withGateway<Result>(
+    yaml: String, environment: [String: String] = [:], logCapture: LogCapture? = nil,
+    _ body: (GatewayHarness) async throws -> Result
+) async throws -> Result {
+    let gateway = try await GatewayHarness.start(yaml: yaml, environment: environment, logCapture: logCapture)
+    do {
+        let result = try await body(gateway)
+        await gateway.stop()
+        return result
+    } catch {
+        await gateway.stop()
+        throw error
+    }
+}
