@@ -1,12 +1,23 @@
 // swift-tools-version: 6.0
 import PackageDescription
 
+// Three layers the compiler keeps apart:
+//   LLMProxyCore    config, routing, access, health state, the API table,
+//                   provider adapters, error dialects, byte scanners, metrics;
+//                   no sockets, no NIOPosix (NIOCore's ByteBuffer is fine)
+//   LLMProxyServer  channel handlers, the upstream pool, the prober, reload,
+//                   the service; depends on the core, never the other way
+//   llm-proxy       the CLI: argument parsing only
+// Release images and the bench turn dynamic exclusivity checks off (~2% of
+// the request path) with `-Xswiftc -enforce-exclusivity=unchecked` on their
+// build line: an unsafe flag here would make the package unusable as a
+// dependency.
 let package = Package(
     name: "llm-proxy",
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "llm-proxy", targets: ["llm-proxy"]),
-        .library(name: "LLMProxy", targets: ["LLMProxy"]),
+        .library(name: "LLMProxy", targets: ["LLMProxyCore", "LLMProxyServer"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
@@ -20,37 +31,61 @@ let package = Package(
     ],
     targets: [
         .target(
-            name: "LLMProxy",
+            name: "LLMProxyCore",
             dependencies: [
                 .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
-                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Yams", package: "Yams"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ],
-            // Release images and the bench turn dynamic exclusivity checks off
-            // (~2% of the request path) with `-Xswiftc -enforce-exclusivity=unchecked`
-            // on their build line: an unsafe flag here would make the package
-            // unusable as a dependency.
+            swiftSettings: [.swiftLanguageMode(.v6)]
+        ),
+        .target(
+            name: "LLMProxyServer",
+            dependencies: [
+                "LLMProxyCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ],
             swiftSettings: [.swiftLanguageMode(.v6)]
         ),
         .executableTarget(
             name: "llm-proxy",
             dependencies: [
-                "LLMProxy",
+                "LLMProxyCore",
+                "LLMProxyServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
+            swiftSettings: [.swiftLanguageMode(.v6)]
+        ),
+        .target(
+            name: "LLMProxyTestSupport",
+            dependencies: [
+                "LLMProxyCore",
+                "LLMProxyServer",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Tests/LLMProxyTestSupport",
             swiftSettings: [.swiftLanguageMode(.v6)]
         ),
         .testTarget(
             name: "LLMProxyTests",
             dependencies: [
-                "LLMProxy",
+                "LLMProxyCore",
+                "LLMProxyServer",
+                "LLMProxyTestSupport",
                 // Built with the tests, so the signal and reload tests can spawn it.
                 "llm-proxy",
                 .product(name: "NIOCore", package: "swift-nio"),

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
-import LLMProxy
+import LLMProxyCore
+import LLMProxyServer
 import Logging
 import ServiceLifecycle
 

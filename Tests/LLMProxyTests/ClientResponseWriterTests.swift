@@ -1,7 +1,9 @@
+@testable import LLMProxyCore
+@testable import LLMProxyServer
+import LLMProxyTestSupport
 import NIOCore
 import NIOHTTP1
 import Testing
-@testable import LLMProxy
 
 @Suite struct ClientResponseWriterTests {
     private let allocator = ByteBufferAllocator()

@@ -1,6 +1,8 @@
+@testable import LLMProxyCore
+@testable import LLMProxyServer
+import LLMProxyTestSupport
 import NIOCore
 import Testing
-@testable import LLMProxy
 
 @Suite struct DeadlineQueueTests {
     private func at(_ milliseconds: Int64) -> NIODeadline { .uptimeNanoseconds(UInt64(milliseconds) * 1_000_000) }

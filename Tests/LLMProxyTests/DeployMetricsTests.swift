@@ -1,5 +1,7 @@
 import Foundation
-import LLMProxy
+import LLMProxyCore
+import LLMProxyServer
+import LLMProxyTestSupport
 import Testing
 
 /// Every metric the Grafana dashboard and the alert rules query is one the

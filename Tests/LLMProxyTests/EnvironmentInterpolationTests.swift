@@ -1,5 +1,7 @@
+@testable import LLMProxyCore
+@testable import LLMProxyServer
+import LLMProxyTestSupport
 import Testing
-@testable import LLMProxy
 
 @Suite struct EnvironmentInterpolationTests {
     @Test func substitutesVariablesDefaultsAndDollars() throws {

@@ -1,6 +1,8 @@
+@testable import LLMProxyCore
+@testable import LLMProxyServer
+import LLMProxyTestSupport
 import NIOHTTP1
 import Testing
-@testable import LLMProxy
 
 @Suite struct GatewayRouteTests {
     @Test func splitsPathAndQueryAtTheFirstQuestionMark() {

@@ -1,7 +1,9 @@
+@testable import LLMProxyCore
+@testable import LLMProxyServer
+import LLMProxyTestSupport
 import NIOCore
 import NIOHTTP1
 import Testing
-@testable import LLMProxy
 
 /// The byte writers and matchers the request path uses instead of `String`
 /// building: each must give exactly what the plain version gives.

@@ -1,5 +1,7 @@
 import Foundation
-import LLMProxy
+import LLMProxyCore
+import LLMProxyServer
+import LLMProxyTestSupport
 import Synchronization
 import Testing
 

@@ -1,6 +1,8 @@
 import Foundation
+@testable import LLMProxyCore
+@testable import LLMProxyServer
+import LLMProxyTestSupport
 import Testing
-@testable import LLMProxy
 
 @Suite struct KeyStoreTests {
     let store = KeyStore(keys: [

@@ -1,5 +1,7 @@
+@testable import LLMProxyCore
+@testable import LLMProxyServer
+import LLMProxyTestSupport
 import Testing
-@testable import LLMProxy
 
 @Suite struct ModelRouterTests {
     func router(_ yaml: String, suffix: String? = nil) throws -> ModelRouter {

@@ -1,5 +1,7 @@
 import Foundation
-import LLMProxy
+import LLMProxyCore
+import LLMProxyServer
+import LLMProxyTestSupport
 import Logging
 import Synchronization
 import Testing
@@ -117,40 +119,5 @@ import Testing
             #expect(!lines.entries.contains { $0.description.contains("sk-test") || $0.description.contains("hello") })
         }
         await upstream.stop()
-    }
-}
-
-/// Collects log entries of the gateway under test.
-final class LogCapture: Sendable {
-    struct Entry: Sendable, CustomStringConvertible {
-        var level: Logger.Level
-        var message: String
-        var metadata: [String: String]
-        var description: String { "\(level) \(message) \(metadata)" }
-    }
-
-    private let storage = Mutex<[Entry]>([])
-    var entries: [Entry] { storage.withLock { $0 } }
-    func append(_ entry: Entry) { storage.withLock { $0.append(entry) } }
-
-    var logger: Logger {
-        Logger(label: "capture") { _ in CapturingHandler(capture: self) }
-    }
-}
-
-private struct CapturingHandler: LogHandler {
-    let capture: LogCapture
-    var metadata: Logger.Metadata = [:]
-    var logLevel: Logger.Level = .info
-
-    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-        get { metadata[key] }
-        set { metadata[key] = newValue }
-    }
-
-    func log(event: LogEvent) {
-        var flat: [String: String] = [:]
-        for (key, value) in metadata.merging(event.metadata ?? [:], uniquingKeysWith: { $1 }) { flat[key] = "\(value)" }
-        capture.append(.init(level: event.level, message: "\(event.message)", metadata: flat))
     }
 }

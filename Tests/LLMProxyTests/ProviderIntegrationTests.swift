@@ -1,4 +1,5 @@
 import Foundation
+import LLMProxyTestSupport
 import Testing
 
 /// What each provider type receives on the wire, and the Azure and

@@ -1,5 +1,7 @@
 import Foundation
-@testable import LLMProxy
+@testable import LLMProxyCore
+@testable import LLMProxyServer
+import LLMProxyTestSupport
 import NIOCore
 import Testing
 
@@ -411,19 +413,6 @@ import Testing
             #expect(metrics.contains(#"llm_proxy_tokens_total{model="gpt-4o-mini",provider="mock",token_type="prompt_tokens"} 2"#))
         }
     }
-}
-
-func waitUntil(seconds: Double, _ condition: () -> Bool) async throws {
-    let deadline = Date().addingTimeInterval(seconds)
-    while !condition() && Date() < deadline { try await Task.sleep(for: .milliseconds(20)) }
-}
-
-/// A port nothing listens on (bound once, then released).
-func unusedPort() async throws -> Int {
-    let upstream = try await MockUpstream()
-    let port = upstream.port
-    await upstream.stop()
-    return port
 }
 
 @Suite(.serialized) struct PipeliningTests {

@@ -1,6 +1,8 @@
+@testable import LLMProxyCore
+@testable import LLMProxyServer
+import LLMProxyTestSupport
 import NIOCore
 import Testing
-@testable import LLMProxy
 
 @Suite struct TokenBucketTests {
     let second: Int64 = 1_000_000_000

@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import LLMProxyTestSupport
 import Testing
 
 /// Reload and shutdown through the real binary, real signals and real files.

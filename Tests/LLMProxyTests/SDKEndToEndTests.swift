@@ -1,4 +1,5 @@
 import Foundation
+import LLMProxyTestSupport
 import Testing
 
 /// The real `openai` (AzureOpenAI and OpenAI clients) and `google-genai`

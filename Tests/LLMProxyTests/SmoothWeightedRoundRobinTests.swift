@@ -1,6 +1,8 @@
 import Dispatch
+@testable import LLMProxyCore
+@testable import LLMProxyServer
+import LLMProxyTestSupport
 import Testing
-@testable import LLMProxy
 
 @Suite struct SmoothWeightedRoundRobinTests {
     @Test func nginxSequenceFor5To1To1() {

@@ -1,6 +1,8 @@
+@testable import LLMProxyCore
+@testable import LLMProxyServer
+import LLMProxyTestSupport
 import NIOCore
 import Testing
-@testable import LLMProxy
 
 @Suite struct ProviderHealthTests {
     let thresholds = ProviderHealth.Thresholds(unhealthy: 3, healthy: 2)

@@ -1,4 +1,5 @@
 import Foundation
+import LLMProxyTestSupport
 import NIOSSL
 import Testing
 

@@ -1,8 +1,0 @@
-import NIOCore
-
-extension TimeAmount {
-    /// A timeout as config.yaml gives it: seconds, possibly fractional.
-    init(seconds: Double) {
-        self = .nanoseconds(Int64(seconds * 1_000_000_000))
-    }
-}

@@ -1,0 +1,93 @@
+import NIOHTTP1
+
+/// What a request line asks for.
+package enum GatewayRoute: Equatable {
+    /// An OpenAI-style proxied call; `pathModel` is the model named in the
+    /// path (Azure deployment, Gemini model), if any.
+    case proxy(ProxyOperation, pathModel: String?)
+    case listModels
+    case health
+    case ready
+    case detailedHealth
+    case metrics
+    case methodNotAllowed
+    case notFound
+
+    /// The `endpoint` label of the request metrics: bounded, one per API.
+    package var metricsEndpoint: String {
+        switch self {
+        case .proxy(let operation, _): return operation.endpointLabel
+        case .listModels: return "/v1/models"
+        case .health, .ready, .detailedHealth, .metrics: return "health"
+        case .methodNotAllowed, .notFound: return "other"
+        }
+    }
+
+    /// API calls are counted in the request metrics; health checks, scrapes
+    /// and unknown paths are not.
+    package var isAPI: Bool {
+        switch self {
+        case .proxy, .listModels: return true
+        case .health, .ready, .detailedHealth, .metrics, .methodNotAllowed, .notFound: return false
+        }
+    }
+
+    /// Splits `uri` into path and query and matches the path.
+    package static func match(method: HTTPMethod, uri: String) -> (route: GatewayRoute, path: Substring, query: Substring?) {
+        // Over the contiguous UTF-8 bytes: `firstIndex(of: Character)`
+        // compares graphemes, and even the UTF-8 view's iterator is several
+        // times slower than a pointer.
+        let offset = uri.utf8.withContiguousStorageIfAvailable { $0.firstIndex(of: UInt8(ascii: "?")) }
+            ?? uri.utf8.firstIndex(of: UInt8(ascii: "?")).map { uri.utf8.distance(from: uri.utf8.startIndex, to: $0) }
+        let questionMark = offset.map { uri.utf8.index(uri.utf8.startIndex, offsetBy: $0) }
+        let path = uri[uri.startIndex..<(questionMark ?? uri.endIndex)]
+        let query = questionMark.map { uri[uri.index(after: $0)...] }
+        return (route(method: method, path: path), path, query)
+    }
+
+    private static func route(method: HTTPMethod, path: Substring) -> GatewayRoute {
+        func expect(_ allowed: HTTPMethod, _ route: GatewayRoute) -> GatewayRoute {
+            method == allowed ? route : .methodNotAllowed
+        }
+        switch path {
+        case "/v1/chat/completions", "/chat/completions": return expect(.POST, .proxy(.chatCompletions, pathModel: nil))
+        case "/v1/completions", "/completions": return expect(.POST, .proxy(.completions, pathModel: nil))
+        case "/v1/embeddings", "/embeddings": return expect(.POST, .proxy(.embeddings, pathModel: nil))
+        case "/v1/models", "/models": return expect(.GET, .listModels)
+        case "/health", "/health/live": return expect(.GET, .health)
+        case "/health/ready": return expect(.GET, .ready)
+        case "/health/detailed": return expect(.GET, .detailedHealth)
+        case "/metrics": return expect(.GET, .metrics)
+        default: break
+        }
+        if path.hasPrefix("/openai/deployments/") {
+            // /openai/deployments/{name}/{chat/completions|completions|embeddings}
+            let rest = path.dropFirst("/openai/deployments/".count)
+            guard let slash = rest.firstIndex(of: "/") else { return .notFound }
+            let name = PercentEncoding.decode(rest[rest.startIndex..<slash])
+            let operation: ProxyOperation
+            switch rest[slash...] {
+            case "/chat/completions": operation = .chatCompletions
+            case "/completions": operation = .completions
+            case "/embeddings": operation = .embeddings
+            default: return .notFound
+            }
+            guard !name.isEmpty else { return .notFound }
+            return expect(.POST, .proxy(operation, pathModel: name))
+        }
+        for prefix in ["/v1beta/models/", "/v1/models/"] where path.hasPrefix(prefix) {
+            let rest = path.dropFirst(prefix.count)
+            guard let colon = rest.lastIndex(of: ":") else { return .notFound }
+            let model = PercentEncoding.decode(rest[rest.startIndex..<colon])
+            let stream: Bool
+            switch rest[rest.index(after: colon)...] {
+            case "generateContent": stream = false
+            case "streamGenerateContent": stream = true
+            default: return .notFound
+            }
+            guard !model.isEmpty else { return .notFound }
+            return expect(.POST, .proxy(.geminiGenerateContent(stream: stream), pathModel: model))
+        }
+        return .notFound
+    }
+}

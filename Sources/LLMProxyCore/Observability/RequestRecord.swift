@@ -1,0 +1,79 @@
+import Logging
+import NIOCore
+
+/// What the access log and the request metrics say about one request,
+/// filled in as it goes.
+package struct RequestRecord {
+    package let requestID: String
+    package let start: NIODeadline
+    package let method: String
+    package let path: String
+    package var endpoint: String = "other"
+    /// Counted in the request metrics (see `GatewayRoute.isAPI`).
+    package var isAPI = false
+    package var keyName: String?
+    package var model = ""
+    package var provider = ""
+    package var status = 0
+    package var firstByte: NIODeadline?
+    package var usage: UsageObserver.Usage?
+    package var retries = 0
+    /// The metric handles, once a provider was chosen.
+    package var series: RequestSeries?
+
+    package init(requestID: String, method: String, path: String, start: NIODeadline = .now()) {
+        self.requestID = requestID
+        self.method = method
+        self.path = path
+        self.start = start
+    }
+
+    /// The client's `X-Request-Id` if it is a sane token, else a new one
+    /// from the loop's generator (no system call per request).
+    package static func requestID(from header: String?, generator: inout RequestIDGenerator) -> String {
+        if let header, !header.isEmpty, header.utf8.count <= 128,
+            header.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F && $0 != UInt8(ascii: "\"") && $0 != UInt8(ascii: "\\") })
+        {
+            return header
+        }
+        return hex(generator.next())
+    }
+
+    /// 16 lower-case hex digits, written in place (one allocation).
+    package static func hex(_ value: UInt64) -> String {
+        String(unsafeUninitializedCapacity: 16) { digits in
+            for position in 0..<16 {
+                let nibble = UInt8(truncatingIfNeeded: value >> (60 - 4 * position)) & 0xF
+                digits[position] = nibble < 10 ? UInt8(ascii: "0") + nibble : UInt8(ascii: "a") - 10 + nibble
+            }
+            return 16
+        }
+    }
+
+    package func seconds(until end: NIODeadline) -> Double { Double((end - start).nanoseconds) / 1e9 }
+
+    /// One line per request; never a key, a prompt or a completion.
+    package func log(to logger: Logger, end: NIODeadline) {
+        guard logger.logLevel <= .info else { return }
+        var metadata: Logger.Metadata = [
+            "request_id": "\(requestID)", "method": "\(method)", "path": "\(path)", "status": "\(status)",
+            "duration_ms": "\(Self.milliseconds(end - start))",
+        ]
+        if let keyName { metadata["key"] = "\(keyName)" }
+        if !model.isEmpty { metadata["model"] = "\(model)" }
+        if !provider.isEmpty { metadata["provider"] = "\(provider)" }
+        if let firstByte { metadata["ttfb_ms"] = "\(Self.milliseconds(firstByte - start))" }
+        if let usage {
+            metadata["prompt_tokens"] = "\(usage.prompt)"
+            metadata["completion_tokens"] = "\(usage.completion)"
+            metadata["total_tokens"] = "\(usage.total)"
+        }
+        if retries > 0 { metadata["retries"] = "\(retries)" }
+        logger.info("request", metadata: metadata)
+    }
+
+    private static func milliseconds(_ amount: TimeAmount) -> String {
+        let value = Double(amount.nanoseconds) / 1e6
+        return String(Double(Int((value * 100).rounded())) / 100)
+    }
+}

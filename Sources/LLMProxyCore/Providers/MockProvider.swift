@@ -1,0 +1,116 @@
+import Foundation
+import NIOCore
+
+/// The `mock` provider: answers inside the gateway, with no network, so the
+/// shipped config serves out of the box and clients can be load-tested
+/// without spending tokens. A chat completion echoes the last user message;
+/// streamed, it arrives in several SSE chunks and ends with a `usage` block
+/// and `data: [DONE]`, exactly as OpenAI's streams do.
+public enum MockProvider {
+    public struct Response {
+        public var contentType: String
+        /// The token counts its `usage` block reports.
+        package var usage: UsageObserver.Usage
+        /// One element per write; a stream sends each as its own chunk.
+        public var chunks: [String]
+    }
+
+    public static func respond(to operation: ProxyOperation, body: ByteBuffer, upstreamModel: String) -> Response {
+        let request = (try? JSONSerialization.jsonObject(with: Data(body.readableBytesView))) as? [String: Any] ?? [:]
+        let stream = request["stream"] as? Bool ?? false
+        let created = Int(Date().timeIntervalSince1970)
+        let id = "mock-\(UInt32.random(in: 0...UInt32.max))"
+        switch operation {
+        case .embeddings:
+            let inputs: [String]
+            if let text = request["input"] as? String { inputs = [text] } else { inputs = (request["input"] as? [Any])?.map { "\($0)" } ?? [""] }
+            let data = inputs.enumerated().map { index, text in
+                "{\"object\":\"embedding\",\"index\":\(index),\"embedding\":[\(embedding(of: text).map { String($0) }.joined(separator: ","))]}"
+            }
+            let tokens = inputs.reduce(0) { $0 + tokenCount($1) }
+            return Response(
+                contentType: "application/json", usage: .init(prompt: tokens, completion: 0, total: tokens),
+                chunks: ["{\"object\":\"list\",\"data\":[\(data.joined(separator: ","))],\"model\":\(JSONString.quoted(upstreamModel)),\"usage\":{\"prompt_tokens\":\(tokens),\"total_tokens\":\(tokens)}}"])
+        case .completions:
+            let prompt = (request["prompt"] as? String) ?? ((request["prompt"] as? [String])?.last ?? "")
+            let text = "Echo: \(prompt)"
+            let counts = UsageObserver.Usage(prompt: tokenCount(prompt), completion: tokenCount(text), total: tokenCount(prompt) + tokenCount(text))
+            let usage = usageJSON(counts)
+            if stream {
+                var chunks = pieces(of: text).map {
+                    "data: {\"id\":\"cmpl-\(id)\",\"object\":\"text_completion\",\"created\":\(created),\"model\":\(JSONString.quoted(upstreamModel)),\"choices\":[{\"index\":0,\"text\":\(JSONString.quoted($0)),\"finish_reason\":null}]}\n\n"
+                }
+                chunks.append("data: {\"id\":\"cmpl-\(id)\",\"object\":\"text_completion\",\"created\":\(created),\"model\":\(JSONString.quoted(upstreamModel)),\"choices\":[{\"index\":0,\"text\":\"\",\"finish_reason\":\"stop\"}],\"usage\":\(usage)}\n\n")
+                chunks.append("data: [DONE]\n\n")
+                return Response(contentType: "text/event-stream", usage: counts, chunks: chunks)
+            }
+            return Response(
+                contentType: "application/json", usage: counts,
+                chunks: ["{\"id\":\"cmpl-\(id)\",\"object\":\"text_completion\",\"created\":\(created),\"model\":\(JSONString.quoted(upstreamModel)),\"choices\":[{\"index\":0,\"text\":\(JSONString.quoted(text)),\"finish_reason\":\"stop\"}],\"usage\":\(usage)}"])
+        case .chatCompletions, .geminiGenerateContent:
+            let messages = request["messages"] as? [[String: Any]] ?? []
+            let lastUser = messages.last { ($0["role"] as? String) == "user" }
+            let prompt = text(of: lastUser?["content"])
+            let reply = prompt.isEmpty ? "Hello from the llm-proxy mock provider." : prompt
+            let promptTokens = messages.reduce(0) { $0 + tokenCount(text(of: $1["content"])) }
+            let counts = UsageObserver.Usage(prompt: promptTokens, completion: tokenCount(reply), total: promptTokens + tokenCount(reply))
+            let usage = usageJSON(counts)
+            let prefix = "{\"id\":\"chatcmpl-\(id)\",\"object\":\"chat.completion.chunk\",\"created\":\(created),\"model\":\(JSONString.quoted(upstreamModel)),"
+            if stream {
+                var chunks = ["data: \(prefix)\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\"},\"finish_reason\":null}]}\n\n"]
+                chunks += pieces(of: reply).map {
+                    "data: \(prefix)\"choices\":[{\"index\":0,\"delta\":{\"content\":\(JSONString.quoted($0))},\"finish_reason\":null}]}\n\n"
+                }
+                chunks.append("data: \(prefix)\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\n")
+                chunks.append("data: \(prefix)\"choices\":[],\"usage\":\(usage)}\n\n")
+                chunks.append("data: [DONE]\n\n")
+                return Response(contentType: "text/event-stream", usage: counts, chunks: chunks)
+            }
+            return Response(
+                contentType: "application/json", usage: counts,
+                chunks: ["{\"id\":\"chatcmpl-\(id)\",\"object\":\"chat.completion\",\"created\":\(created),\"model\":\(JSONString.quoted(upstreamModel)),\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":\(JSONString.quoted(reply))},\"finish_reason\":\"stop\"}],\"usage\":\(usage)}"])
+        }
+    }
+
+    /// Content is a string, or a list of parts of which the text ones count.
+    private static func text(of content: Any?) -> String {
+        if let string = content as? String { return string }
+        if let parts = content as? [[String: Any]] { return parts.compactMap { $0["text"] as? String }.joined(separator: " ") }
+        return ""
+    }
+
+    /// Roughly OpenAI's rule of thumb: a token per four characters.
+    package static func tokenCount(_ text: String) -> Int { max(1, (text.utf8.count + 3) / 4) }
+
+    private static func usageJSON(_ usage: UsageObserver.Usage) -> String {
+        "{\"prompt_tokens\":\(usage.prompt),\"completion_tokens\":\(usage.completion),\"total_tokens\":\(usage.total)}"
+    }
+
+    /// Splits on word boundaries into a few pieces, keeping the spaces.
+    package static func pieces(of text: String) -> [String] {
+        var pieces: [String] = []
+        var current = ""
+        for character in text {
+            current.append(character)
+            if character == " " && current.count >= 4 {
+                pieces.append(current)
+                current = ""
+            }
+        }
+        if !current.isEmpty { pieces.append(current) }
+        return pieces.isEmpty ? [""] : pieces
+    }
+
+    /// A deterministic 8-dimensional unit vector, so equal inputs embed equally.
+    private static func embedding(of text: String) -> [Double] {
+        var hash: UInt64 = 1469598103934665603
+        var values: [Double] = []
+        for _ in 0..<8 {
+            for byte in text.utf8 { hash = (hash ^ UInt64(byte)) &* 1099511628211 }
+            hash = (hash ^ 0x9E) &* 1099511628211
+            values.append(Double(hash % 2001) / 1000 - 1)
+        }
+        let norm = max(values.reduce(0) { $0 + $1 * $1 }.squareRoot(), 1e-9)
+        return values.map { ($0 / norm * 1e6).rounded() / 1e6 }
+    }
+}

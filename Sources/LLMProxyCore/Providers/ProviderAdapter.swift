@@ -1,0 +1,168 @@
+/// The request one provider type needs: where it goes, which headers carry
+/// the credential. Everything else (auth, selection, retries, relaying,
+/// metrics) is shared and knows no provider by name.
+public struct UpstreamRequestPlan: Sendable, Equatable {
+    /// Path and query, as written on the request line.
+    public var target: String
+    public var headers: [Header]
+    /// Whether the body's top-level `model` is replaced with the upstream model.
+    public var replacesModel: Bool
+
+    public struct Header: Sendable, Equatable {
+        public var name: String
+        public var value: String
+    }
+}
+
+/// One provider type's rules. Adding a type means one adapter and its case
+/// in `ProviderType`.
+public protocol ProviderAdapter: Sendable {
+    func plan(_ operation: ProxyOperation, upstreamModel: String, provider: ProviderConfig, clientQuery: Substring?) -> UpstreamRequestPlan
+    /// The health probe and `/v1/models` discovery request.
+    func probePlan(path: String, provider: ProviderConfig) -> UpstreamRequestPlan
+}
+
+public enum ProviderAdapters {
+    public static func adapter(for type: ProviderType) -> any ProviderAdapter {
+        switch type {
+        case .openai, .mock: return OpenAIAdapter()
+        case .azure: return AzureOpenAIAdapter()
+        case .gemini: return GeminiAdapter()
+        }
+    }
+}
+
+package extension ProviderAdapter {
+    package func baseHeaders(_ provider: ProviderConfig) -> [UpstreamRequestPlan.Header] {
+        provider.headers.map { .init(name: $0.name, value: $0.value) }
+    }
+}
+
+/// OpenAI and every OpenAI-compatible server (vLLM, llama.cpp, Ollama, …).
+public struct OpenAIAdapter: ProviderAdapter {
+    public init() {}
+
+    public func plan(_ operation: ProxyOperation, upstreamModel: String, provider: ProviderConfig, clientQuery: Substring?) -> UpstreamRequestPlan {
+        UpstreamRequestPlan(target: basePath(provider) + operation.openAIPath, headers: headers(provider), replacesModel: true)
+    }
+
+    public func probePlan(path: String, provider: ProviderConfig) -> UpstreamRequestPlan {
+        UpstreamRequestPlan(target: basePath(provider) + path, headers: headers(provider), replacesModel: false)
+    }
+
+    private func basePath(_ provider: ProviderConfig) -> String { provider.endpoint?.basePath ?? "" }
+
+    private func headers(_ provider: ProviderConfig) -> [UpstreamRequestPlan.Header] {
+        var headers = baseHeaders(provider)
+        // `api_key: ""` declares a server that takes no key (a local vLLM).
+        if !provider.apiKey.isEmpty { headers.append(.init(name: "Authorization", value: "Bearer \(provider.apiKey)")) }
+        return headers
+    }
+}
+
+/// Azure OpenAI: the mapping target is the deployment name, the key goes in
+/// `api-key`, and every call carries `api-version`. Works for classic
+/// `*.openai.azure.com` resources and Azure AI Foundry resources alike.
+public struct AzureOpenAIAdapter: ProviderAdapter {
+    public init() {}
+
+    public func plan(_ operation: ProxyOperation, upstreamModel: String, provider: ProviderConfig, clientQuery: Substring?) -> UpstreamRequestPlan {
+        let deployment = PercentEncoding.encodePathSegment(upstreamModel)
+        let target = "\(openAIRoot(provider))/deployments/\(deployment)\(operation.openAIPath)?api-version=\(PercentEncoding.encodeQueryValue(provider.apiVersion))"
+        return UpstreamRequestPlan(target: target, headers: headers(provider), replacesModel: true)
+    }
+
+    public func probePlan(path: String, provider: ProviderConfig) -> UpstreamRequestPlan {
+        let separator = path.contains("?") ? "&" : "?"
+        let target = "\(openAIRoot(provider))\(path)\(separator)api-version=\(PercentEncoding.encodeQueryValue(provider.apiVersion))"
+        return UpstreamRequestPlan(target: target, headers: headers(provider), replacesModel: false)
+    }
+
+    /// `{api_base}/openai`, unless the operator already wrote the `/openai`.
+    private func openAIRoot(_ provider: ProviderConfig) -> String {
+        let base = provider.endpoint?.basePath ?? ""
+        return base.hasSuffix("/openai") ? base : base + "/openai"
+    }
+
+    private func headers(_ provider: ProviderConfig) -> [UpstreamRequestPlan.Header] {
+        baseHeaders(provider) + [.init(name: "api-key", value: provider.apiKey)]
+    }
+}
+
+/// Google Gemini through its OpenAI-compatible endpoint
+/// (`https://generativelanguage.googleapis.com/v1beta/openai` for AI Studio,
+/// `https://{region}-aiplatform.googleapis.com/v1/projects/{p}/locations/{region}/endpoints/openapi`
+/// for Vertex AI), and Google's native `generateContent` API for the
+/// Gemini-native inbound path.
+public struct GeminiAdapter: ProviderAdapter {
+    public init() {}
+
+    public func plan(_ operation: ProxyOperation, upstreamModel: String, provider: ProviderConfig, clientQuery: Substring?) -> UpstreamRequestPlan {
+        let base = provider.endpoint?.basePath ?? ""
+        switch operation {
+        case .geminiGenerateContent(let stream):
+            let nativeBase = base.hasSuffix("/openai") ? String(base.dropLast("/openai".count)) : base
+            var target = "\(nativeBase)/models/\(PercentEncoding.encodePathSegment(upstreamModel)):\(stream ? "streamGenerateContent" : "generateContent")"
+            if let query = Self.queryWithoutKey(clientQuery) { target += "?" + query }
+            return UpstreamRequestPlan(target: target, headers: headers(provider), replacesModel: false)
+        default:
+            return UpstreamRequestPlan(target: base + operation.openAIPath, headers: headers(provider), replacesModel: true)
+        }
+    }
+
+    public func probePlan(path: String, provider: ProviderConfig) -> UpstreamRequestPlan {
+        UpstreamRequestPlan(target: (provider.endpoint?.basePath ?? "") + path, headers: headers(provider), replacesModel: false)
+    }
+
+    private func headers(_ provider: ProviderConfig) -> [UpstreamRequestPlan.Header] {
+        var headers = baseHeaders(provider)
+        headers.append(.init(name: "Authorization", value: "Bearer \(provider.apiKey)"))
+        // AI Studio keys (AIza…) are API keys, not OAuth tokens; Google's native
+        // API reads them from x-goog-api-key.
+        if provider.apiKey.hasPrefix("AIza") { headers.append(.init(name: "x-goog-api-key", value: provider.apiKey)) }
+        return headers
+    }
+
+    /// The client's query minus its `key` (the client's credential must never
+    /// reach a provider).
+    package static func queryWithoutKey(_ query: Substring?) -> String? {
+        guard let query, !query.isEmpty else { return nil }
+        let kept = query.split(separator: "&").filter { !($0 == "key" || $0.hasPrefix("key=")) }
+        return kept.isEmpty ? nil : kept.joined(separator: "&")
+    }
+}
+
+package enum PercentEncoding {
+    package static func encodePathSegment(_ text: String) -> String { encode(text, keeping: "-._~") }
+    package static func encodeQueryValue(_ text: String) -> String { encode(text, keeping: "-._~") }
+
+    private static func encode(_ text: String, keeping unreserved: String) -> String {
+        var result = ""
+        for byte in text.utf8 {
+            if (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x5A) || (byte >= 0x61 && byte <= 0x7A) || unreserved.utf8.contains(byte) {
+                result.unicodeScalars.append(Unicode.Scalar(byte))
+            } else {
+                let hex = String(byte, radix: 16, uppercase: true)
+                result += "%" + (hex.count == 1 ? "0" + hex : hex)
+            }
+        }
+        return result
+    }
+
+    package static func decode(_ text: Substring) -> String {
+        var bytes: [UInt8] = []
+        var iterator = text.utf8.makeIterator()
+        while let byte = iterator.next() {
+            if byte == UInt8(ascii: "%"), let high = iterator.next(), let low = iterator.next(),
+                let value = UInt8(String(decoding: [high, low], as: UTF8.self), radix: 16)
+            {
+                bytes.append(value)
+            } else if byte == UInt8(ascii: "+") {
+                bytes.append(UInt8(ascii: " "))
+            } else {
+                bytes.append(byte)
+            }
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+}

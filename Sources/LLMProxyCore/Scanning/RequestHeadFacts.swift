@@ -1,0 +1,39 @@
+import NIOHTTP1
+
+/// The request headers the gateway itself reads, found in one pass over the
+/// head. `HTTPHeaders.first(name:)` walks every header per name, and a
+/// proxied request asks for four or five names.
+package struct RequestHeadFacts {
+    package var requestID: String?
+    package var authorization: String?
+    package var apiKey: String?
+    package var googleAPIKey: String?
+    package var contentLength: String?
+    package var expect: String?
+
+    package init(_ headers: HTTPHeaders) {
+        // As `first(name:)`: the first of repeated headers counts.
+        for (name, value) in headers {
+            switch name.utf8.count {
+            case 6:
+                if expect == nil && name.isHeaderName("expect") { expect = value }
+            case 7:
+                if apiKey == nil && name.isHeaderName("api-key") { apiKey = value }
+            case 12:
+                if requestID == nil && name.isHeaderName("x-request-id") { requestID = value }
+            case 13:
+                if authorization == nil && name.isHeaderName("authorization") { authorization = value }
+            case 14:
+                if contentLength == nil && name.isHeaderName("content-length") {
+                    contentLength = value
+                } else if googleAPIKey == nil && name.isHeaderName("x-goog-api-key") {
+                    googleAPIKey = value
+                }
+            default:
+                continue
+            }
+        }
+    }
+
+    package var expectsContinue: Bool { expect.map { $0.isHeaderName("100-continue") } ?? false }
+}

@@ -1,0 +1,159 @@
+import LLMProxyCore
+import Logging
+import NIOCore
+
+/// Everything the request path of one event loop reads and writes: the
+/// current config snapshot, the round-robin positions, resolved routes and
+/// the upstream pool. Only this loop touches it, so none of it takes a lock;
+/// a reload reaches it as a task submitted to the loop.
+final class LoopContext {
+    let eventLoop: any EventLoop
+    let pool: UpstreamConnectionPool
+    let logger: Logger
+    let metrics: LoopMetrics
+    let allocator = ByteBufferAllocator()
+    let flushes: FlushCoalescer
+    let liveObjects: LiveObjectCounts
+    private(set) var config: RuntimeConfig
+    /// The rate limiter of each key of `config`, by key index.
+    private(set) var limiters: [KeyRateLimiter?]
+    /// Provider health as last published to this loop, by provider index.
+    private(set) var providerUp: [Bool]
+    /// The pool key of each provider of `config` (nil: no endpoint, the
+    /// mock), built once per config rather than per request.
+    private var poolKeys: [UpstreamPoolKey?]
+    private var balancers: [[Int]: RoundRobinState] = [:]
+    private var routeCache: [String: RouteEntry] = [:]
+    private static let routeCacheLimit = 4096
+    /// Live-traffic outcomes go to the shared health board (passive checks).
+    private let healthReporter: (@Sendable (_ provider: String, _ failure: String?) -> Void)?
+    /// Providers this loop last saw fail; a success is reported only for
+    /// these, so healthy traffic never touches the shared board.
+    private var failingProviders: Set<String> = []
+    var requestIDs = RequestIDGenerator()
+    private(set) var draining = false
+    /// Requests between head and last response byte, for draining.
+    private(set) var activeRequests = 0
+    /// Open client connections, so draining can close the idle ones.
+    private var clientConnections: [ObjectIdentifier: GatewayHandler] = [:]
+    /// `server.request_timeout_seconds` of the exchanges in flight.
+    let requestDeadlines: LoopDeadlines<ProxyExchange>
+    /// `server.client_idle_timeout_seconds` of the client connections that
+    /// are waiting on their client (between requests or mid-request).
+    let idleDeadlines: LoopDeadlines<GatewayHandler>
+
+    init(eventLoop: any EventLoop, config: RuntimeConfig, limiters: [KeyRateLimiter?], tls: TLSContextCache, logger: Logger,
+         metrics: GatewayMetrics, liveObjects: LiveObjectCounts, healthReporter: (@Sendable (String, String?) -> Void)?) {
+        self.eventLoop = eventLoop
+        self.liveObjects = liveObjects
+        self.config = config
+        self.limiters = limiters
+        self.metrics = LoopMetrics(metrics: metrics)
+        self.providerUp = Array(repeating: true, count: config.providers.count)
+        self.poolKeys = Self.poolKeys(of: config)
+        self.flushes = FlushCoalescer(eventLoop: eventLoop)
+        self.requestDeadlines = LoopDeadlines(eventLoop: eventLoop)
+        self.idleDeadlines = LoopDeadlines(eventLoop: eventLoop)
+        self.pool = UpstreamConnectionPool(eventLoop: eventLoop, tls: tls, flushes: flushes, liveObjects: liveObjects)
+        self.logger = logger
+        self.healthReporter = healthReporter
+    }
+
+    func connectionOpened(_ handler: GatewayHandler) {
+        clientConnections[ObjectIdentifier(handler)] = handler
+    }
+
+    func connectionClosed(_ handler: GatewayHandler) {
+        clientConnections.removeValue(forKey: ObjectIdentifier(handler))
+    }
+
+    func requestStarted() { activeRequests += 1 }
+    func requestFinished() { activeRequests -= 1 }
+
+    /// Stop taking new requests on kept-alive connections: idle ones close
+    /// now, busy ones after their response.
+    func beginDraining() {
+        draining = true
+        for handler in clientConnections.values { handler.drain() }
+    }
+
+    /// Whatever is still open when the grace period ends.
+    func closeAllConnections() {
+        for handler in clientConnections.values { handler.closeNow() }
+    }
+
+    func install(_ newConfig: RuntimeConfig, limiters newLimiters: [KeyRateLimiter?], providerUp up: [Bool]) {
+        config = newConfig
+        limiters = newLimiters
+        providerUp = up
+        poolKeys = Self.poolKeys(of: newConfig)
+        balancers.removeAll()
+        routeCache.removeAll()
+    }
+
+    /// Where connections to provider `index` of `snapshot` are pooled; nil
+    /// for a provider without an endpoint (the mock).
+    func poolKey(provider index: Int, of snapshot: RuntimeConfig) -> UpstreamPoolKey? {
+        if snapshot === config { return poolKeys[index] }
+        // A request that started before a reload.
+        return snapshot.providers[index].endpoint.map { UpstreamPoolKey(endpoint: $0, verifyTLS: snapshot.config.verifySSL) }
+    }
+
+    private static func poolKeys(of config: RuntimeConfig) -> [UpstreamPoolKey?] {
+        config.providers.map { provider in
+            provider.endpoint.map { UpstreamPoolKey(endpoint: $0, verifyTLS: config.config.verifySSL) }
+        }
+    }
+
+    /// A live request's outcome: nil is success, otherwise the failure.
+    func reportOutcome(provider: String, failure: String?) {
+        if let failure {
+            failingProviders.insert(provider)
+            healthReporter?(provider, failure)
+        } else if failingProviders.remove(provider) != nil {
+            healthReporter?(provider, nil)
+        }
+    }
+
+    func updateHealth(_ up: [Bool], configVersion: Int) {
+        guard configVersion == config.version else { return }
+        providerUp = up
+    }
+
+    /// Resolves on `config`, memoised: regular-expression keys are matched
+    /// once per distinct model name, not once per request, and the entry
+    /// carries the model's metric handles.
+    func resolve(_ model: String, in snapshot: RuntimeConfig) -> RouteEntry {
+        guard snapshot === config else { return RouteEntry(model: model, route: snapshot.router.resolve(normalized: model)) }
+        if let cached = routeCache[model] { return cached }
+        let entry = RouteEntry(model: model, route: snapshot.router.resolve(normalized: model))
+        if routeCache.count >= Self.routeCacheLimit { routeCache.removeAll(keepingCapacity: true) }
+        routeCache[model] = entry
+        return entry
+    }
+
+    /// The round-robin state of `route`'s provider set: one per set on this
+    /// loop, shared by every model the same providers serve, as an nginx
+    /// upstream block is shared by its locations.
+    func balancer(for route: ModelRoute, snapshot: RuntimeConfig) -> RoundRobinState {
+        let sameConfig = snapshot === config
+        let key = route.providerSet
+        if sameConfig, let existing = balancers[key] { return existing }
+        let created = RoundRobinState(weights: route.candidates.map { snapshot.providers[$0.providerIndex].weight })
+        if sameConfig { balancers[key] = created }
+        return created
+    }
+
+    /// The next candidate (an index into `route.candidates`) by smooth
+    /// weighted round-robin among the healthy untried ones; when every
+    /// untried candidate is down, among all untried ones (fail open).
+    func pickCandidate(_ route: ModelRoute, balancer: RoundRobinState, tried: [Bool], snapshot: RuntimeConfig) -> Int? {
+        let candidates = route.candidates
+        let up = snapshot === config ? providerUp : Array(repeating: true, count: snapshot.providers.count)
+        if let pick = balancer.sequence.next(where: { !tried[$0] && up[candidates[$0].providerIndex] }) { return pick }
+        guard let pick = balancer.sequence.next(where: { !tried[$0] }) else { return nil }
+        logger.warning("every candidate provider is down; trying one anyway (fail open)",
+                       metadata: ["provider": "\(snapshot.providers[candidates[pick].providerIndex].name)"])
+        return pick
+    }
+}

@@ -1,0 +1,154 @@
+import Foundation
+import LLMProxyCore
+import Logging
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import Synchronization
+
+/// The gateway assembled: event loops, one `LoopContext` each, the HTTP
+/// server, and the shared state. Start it in-process (tests do) or from
+/// `llm-proxy serve`.
+///
+///     let gateway = try await Gateway.start(config: snapshot, logger: logger)
+///     print(gateway.port)
+///     await gateway.shutdown()
+public final class Gateway: Sendable {
+    public let state: GatewayState
+    public let logger: Logger
+    let group: MultiThreadedEventLoopGroup
+    private let loops: [ObjectIdentifier: NIOLoopBound<LoopContext>]
+    private let serverChannel: Mutex<(any Channel)?> = Mutex(nil)
+    private let versions = Mutex(0)
+    private let prober: HealthProber
+    private let proberTask = Mutex<Task<Void, Never>?>(nil)
+
+    /// Builds the gateway; `start()` binds it.
+    public init(config: RuntimeConfig, logger: Logger, state: GatewayState? = nil) throws {
+        let state = state ?? GatewayState(config: config)
+        self.state = state
+        self.logger = logger
+        let count = config.config.server.eventLoops > 0 ? config.config.server.eventLoops : ProcessCPUs.count
+        group = MultiThreadedEventLoopGroup(numberOfThreads: count)
+        let tls = TLSContextCache()
+        let health = state.health
+        var loops: [ObjectIdentifier: NIOLoopBound<LoopContext>] = [:]
+        let limiters = state.rateLimiters.limiters(for: config.config.masterKeys)
+        let metrics = state.metrics
+        let liveObjects = state.liveObjects
+        for loop in group.makeIterator() {
+            loops[ObjectIdentifier(loop)] = try loop.submit {
+                let reporter: @Sendable (String, String?) -> Void = { provider, failure in
+                    health.record(failure.map { .liveFailed($0) } ?? .liveSucceeded, for: provider)
+                }
+                let context = LoopContext(
+                    eventLoop: loop, config: config, limiters: limiters, tls: tls, logger: logger, metrics: metrics, liveObjects: liveObjects,
+                    healthReporter: reporter)
+                return NIOLoopBound(context, eventLoop: loop)
+            }.wait()
+        }
+        self.loops = loops
+        prober = HealthProber(state: state, client: HealthProbeClient(group: group, tls: tls, liveObjects: liveObjects), logger: logger)
+        versions.withLock { $0 = config.version }
+        let bound = loops
+        health.setOnChange { [logger] provider, isUp in
+            logger.warning(isUp ? "provider is up" : "provider is down", metadata: ["provider": "\(provider)"])
+            let snapshot = state.config
+            let bits = health.upBits(for: snapshot.providers)
+            for context in bound.values {
+                context.eventLoop.execute { context.value.updateHealth(bits, configVersion: snapshot.version) }
+            }
+        }
+    }
+
+    /// Binds the server; the bound port is in `port` afterwards.
+    public func start() async throws {
+        let snapshot = state.config
+        let loops = self.loops
+        let state = self.state
+        let channel = try await ServerBootstrap(group: group)
+            // Bursts of thousands of connects (streams opening at once) queue, not drop.
+            .serverChannelOption(.backlog, value: 4096)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
+            .childChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.maxMessagesPerRead, value: 16)
+            .childChannelOption(.recvAllocator, value: AdaptiveRecvByteBufferAllocator.gatewayConnection)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    guard let context = loops[ObjectIdentifier(channel.eventLoop)]?.value else {
+                        throw ChannelError.ioOnClosedChannel
+                    }
+                    let sync = channel.pipeline.syncOperations
+                    // Requests are parsed by NIO's HTTP/1.1 decoder. GatewayHandler
+                    // writes responses as bytes (ClientResponseWriter), orders
+                    // pipelined requests and answers parse errors itself, in
+                    // place of NIO's encoder, pipelining and protocol-error
+                    // handlers (see README, "Performance").
+                    try sync.addHandler(ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .dropBytes)))
+                    try sync.addHandler(GatewayHandler(loop: context, gateway: state))
+                }
+            }
+            .bind(host: snapshot.config.server.host, port: snapshot.config.server.port).get()
+        serverChannel.withLock { $0 = channel }
+        let prober = self.prober
+        proberTask.withLock { $0 = Task { await prober.run() } }
+        logger.info("llm-proxy listening", metadata: [
+            "address": "\(snapshot.config.server.host):\(channel.localAddress?.port ?? 0)",
+            "event_loops": "\(loops.count)", "providers": "\(snapshot.providers.count)",
+        ])
+        if snapshot.keys.isOpen {
+            logger.warning("no master_keys configured: the gateway is open to anyone who can reach it")
+        }
+    }
+
+    public var port: Int { serverChannel.withLock { $0?.localAddress?.port ?? 0 } }
+
+    /// Swaps in a new config: new requests use it, requests in flight keep
+    /// the snapshot they started with.
+    public func install(_ config: RuntimeConfig) {
+        state.replaceConfig(config)
+        let bits = state.health.upBits(for: config.providers)
+        let limiters = state.rateLimiters.limiters(for: config.config.masterKeys)
+        for context in loops.values {
+            context.eventLoop.execute { context.value.install(config, limiters: limiters, providerUp: bits) }
+        }
+        if config.keys.isOpen {
+            logger.warning("no master_keys configured: the gateway is open to anyone who can reach it")
+        }
+    }
+
+    /// The next config version number.
+    public func nextVersion() -> Int { versions.withLock { $0 += 1; return $0 } }
+
+    /// Stops accepting, lets in-flight requests (streams too) finish for up
+    /// to `drainTimeout`, then closes whatever is left and stops the loops.
+    public func shutdown(drainTimeout: Duration = .seconds(0)) async {
+        proberTask.withLock { $0?.cancel() }
+        let channel = serverChannel.withLock { $0 }
+        try? await channel?.close().get()
+        for context in loops.values {
+            context.eventLoop.execute { context.value.beginDraining() }
+        }
+        let deadline = ContinuousClock.now + drainTimeout
+        while ContinuousClock.now < deadline, await activeRequests() > 0 {
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        for context in loops.values {
+            try? await context.eventLoop.submit {
+                context.value.closeAllConnections()
+                context.value.pool.closeIdle()
+            }.get()
+        }
+        try? await group.shutdownGracefully()
+    }
+
+    /// Requests in flight on every loop.
+    public func activeRequests() async -> Int {
+        var total = 0
+        for context in loops.values {
+            total += (try? await context.eventLoop.submit { context.value.activeRequests }.get()) ?? 0
+        }
+        return total
+    }
+}

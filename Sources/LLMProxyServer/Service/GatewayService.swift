@@ -1,0 +1,44 @@
+import Foundation
+import LLMProxyCore
+import Logging
+import ServiceLifecycle
+import UnixSignals
+
+/// Runs the gateway under swift-service-lifecycle: SIGTERM/SIGINT drain and
+/// stop it, SIGHUP reloads the config.
+public struct GatewayService: Service {
+    public let gateway: Gateway
+    public let reloader: ConfigReloader
+
+    public init(gateway: Gateway, reloader: ConfigReloader) {
+        self.gateway = gateway
+        self.reloader = reloader
+    }
+
+    public func run() async throws {
+        try await gateway.start()
+        let reloader = self.reloader
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask {
+                for await _ in await UnixSignalsSequence(trapping: .sighup) {
+                    reloader.reload(reason: "SIGHUP")
+                }
+            }
+            if reloader.gateway.state.config.config.watchConfig {
+                group.addTask {
+                    await ConfigFileWatcher(path: reloader.sources.configPath, logger: reloader.gateway.logger)
+                        .run { reloader.reload(reason: "config file changed") }
+                }
+            }
+            group.addTask {
+                try? await gracefulShutdown()
+            }
+            await group.next()
+            group.cancelAll()
+        }
+        let drain = gateway.state.config.config.server.drainTimeoutSeconds
+        gateway.logger.info("shutting down: draining in-flight requests", metadata: ["drain_timeout_seconds": "\(drain)"])
+        await gateway.shutdown(drainTimeout: .milliseconds(Int64(drain * 1000)))
+        gateway.logger.info("stopped")
+    }
+}

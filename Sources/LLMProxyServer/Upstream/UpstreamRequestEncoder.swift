@@ -1,0 +1,64 @@
+import LLMProxyCore
+import NIOCore
+import NIOHTTP1
+
+/// The request to a provider as HTTP/1.1 bytes in one buffer: request line,
+/// headers (see `ForwardedHeaders.upstreamRequest`) and the body with only
+/// its `model` value replaced. One buffer is one write on the socket, and no
+/// `HTTPHeaders` or `HTTPRequestHead` is built only to be serialized again by
+/// NIO's encoder: that round trip cost more than the rest of sending.
+///
+/// Nothing written here needs escaping: client header names and values passed
+/// NIO's parser, provider headers passed config validation, the request id is
+/// a checked token, and adapters build the target from percent-encoded parts
+/// and the client's already-parsed query.
+enum UpstreamRequestEncoder {
+    /// The body's `model` value (its quotes included) and what replaces it.
+    struct ModelReplacement {
+        var range: Range<Int>
+        var model: String
+    }
+
+    static func encode(
+        method: HTTPMethod, plan: UpstreamRequestPlan, host: String, client: HTTPHeaders, requestID: String?,
+        body: ByteBuffer, replacingModel replacement: ModelReplacement?, allocator: ByteBufferAllocator
+    ) -> ByteBuffer {
+        // The model as a JSON string, escaped only if it has to be (rare for a
+        // model name): decided once, for both the length and the bytes.
+        let escapedModel = replacement.flatMap { JSONString.needsEscaping($0.model) ? JSONString.quoted($0.model) : nil }
+        let contentLength = body.readableBytes
+            + (replacement.map { (escapedModel?.utf8.count ?? $0.model.utf8.count + 2) - $0.range.count } ?? 0)
+        // Sized to fit: a request may wait for its answer for minutes, and
+        // 10,000 waiting streams should not each hold a kilobyte of slack.
+        var headerBytes = 128 + plan.target.utf8.count + host.utf8.count + (requestID?.utf8.count ?? 0)
+        for (name, value) in client { headerBytes += name.utf8.count + value.utf8.count + 4 }
+        for header in plan.headers { headerBytes += header.name.utf8.count + header.value.utf8.count + 4 }
+        var buffer = allocator.buffer(capacity: headerBytes + contentLength)
+        buffer.writeString(method.rawValue)
+        buffer.writeInteger(UInt8(ascii: " "))
+        buffer.writeString(plan.target)
+        buffer.writeStaticString(" HTTP/1.1\r\n")
+        ForwardedHeaders.upstreamRequest(
+            client: client, plan: plan, host: host, contentLength: contentLength, requestID: requestID
+        ) { name, value in
+            buffer.writeHTTPHeader(name, value)
+        }
+        buffer.writeStaticString("\r\n")
+        if let replacement {
+            let start = body.readerIndex
+            buffer.writeBytes(body.readableBytesView[start..<(start + replacement.range.lowerBound)])
+            if let escapedModel {
+                buffer.writeString(escapedModel)
+            } else {
+                buffer.writeInteger(UInt8(ascii: "\""))
+                buffer.writeString(replacement.model)
+                buffer.writeInteger(UInt8(ascii: "\""))
+            }
+            buffer.writeBytes(body.readableBytesView[(start + replacement.range.upperBound)...])
+        } else {
+            var body = body
+            buffer.writeBuffer(&body)
+        }
+        return buffer
+    }
+}
