@@ -102,7 +102,7 @@ import Testing
         let upstream = try await MockUpstream { request in
             request.uri.contains("streamGenerateContent")
                 ? .stream(chunks: ["data: {\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"he\"}]}}]}\r\n\r\n",
-                                   "data: {\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"llo\"}]}}],\"usageMetadata\":{\"totalTokenCount\":5}}\r\n\r\n"],
+                                   "data: {\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"llo\"}]},\"finishReason\":\"STOP\"}],\"usageMetadata\":{\"totalTokenCount\":5}}\r\n\r\n"],
                           interval: .milliseconds(5), cut: false)
                 : .json(#"{"candidates":[{"content":{"parts":[{"text":"hello"}],"role":"model"}}],"usageMetadata":{"promptTokenCount":2,"candidatesTokenCount":1,"totalTokenCount":3}}"#)
         }
@@ -136,10 +136,55 @@ import Testing
             #expect(request.uri == "/v1beta/models/gemini-2.5-pro-002:streamGenerateContent?alt=sse")
             #expect(!request.uri.contains("sk-test") && !request.headers.contains { $0.1.contains("sk-test") })
 
-            // Google's native API exists only at gemini providers.
+            // Google's native API exists only at gemini providers; its errors are in Google's shape.
             let notGemini = try await TestClient.request(
                 port: gateway.port, path: "/v1beta/models/gpt-4o:generateContent", headers: [("x-goog-api-key", "sk-test")], body: body, key: nil)
             #expect(notGemini.status == 404)
+            let notFound = try #require(notGemini.json()["error"] as? [String: Any])
+            #expect(notFound["code"] as? Int == 404 && notFound["status"] as? String == "NOT_FOUND")
+            #expect((notFound["message"] as? String)?.contains("gpt-4o") == true)
+        }
+        await upstream.stop()
+    }
+
+    @Test func geminiNativeErrorsAndCutStreamsAreInGooglesShape() async throws {
+        let upstream = try await MockUpstream { request in
+            // A stream without a chunk that has a finishReason was cut.
+            .stream(chunks: ["data: {\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"he\"}]}}]}\r\n\r\n"], interval: .milliseconds(5), cut: false)
+        }
+        try await withGateway(yaml: """
+            providers:
+              - name: gemini
+                type: gemini
+                api_base: \(upstream.baseURL)/v1beta
+                api_key: AIzaProviderKey
+            \(Self.keys)
+            """) { gateway in
+            let body = #"{"contents":[{"role":"user","parts":[{"text":"hi"}]}]}"#
+            let cut = try await TestClient.request(
+                port: gateway.port, path: "/v1beta/models/gemini-2.5-pro:streamGenerateContent?alt=sse", headers: [("x-goog-api-key", "sk-test")],
+                body: body, key: nil)
+            #expect(cut.status == 200)
+            // The provider's chunk, then Google's error event as the last one.
+            let marker = try #require(cut.text.range(of: "data: {\"error\":{\"code\":502,\"message\":\"upstream_stream_interrupted: "))
+            #expect(cut.text[..<marker.lowerBound].hasPrefix("data: {\"candidates\""))
+            #expect(cut.text.hasSuffix("\"status\":\"UNAVAILABLE\"}}\n\n"))
+
+            let unauthenticated = try await TestClient.request(
+                port: gateway.port, path: "/v1beta/models/gemini-2.5-pro:generateContent", body: body, key: nil)
+            #expect(unauthenticated.status == 401)
+            let error = try #require(unauthenticated.json()["error"] as? [String: Any])
+            #expect(error["code"] as? Int == 401 && error["status"] as? String == "UNAUTHENTICATED" && error["message"] is String)
+            #expect(error["type"] == nil)
+
+            let unknownAction = try await TestClient.request(
+                port: gateway.port, path: "/v1beta/models/gemini-2.5-pro:countTokens", headers: [("x-goog-api-key", "sk-test")], body: body, key: nil)
+            #expect(unknownAction.status == 404)
+            #expect((unknownAction.json()["error"] as? [String: Any])?["status"] as? String == "NOT_FOUND")
+
+            // The OpenAI paths keep OpenAI's shape.
+            let openAI = try await TestClient.chat(port: gateway.port, key: "sk-wrong")
+            #expect(openAI.status == 401 && openAI.errorType == "authentication_error" && openAI.errorCode == "invalid_api_key")
         }
         await upstream.stop()
     }

@@ -2,9 +2,9 @@ import NIOHTTP1
 
 /// What a request line asks for.
 package enum GatewayRoute: Equatable {
-    /// An OpenAI-style proxied call; `pathModel` is the model named in the
-    /// path (Azure deployment, Gemini model), if any.
-    case proxy(ProxyOperation, pathModel: String?)
+    /// A call of one of the API table's APIs; `pathModel` is the model
+    /// named in the path (Azure deployment, Gemini model), if any.
+    case proxy(API, pathModel: String?)
     case listModels
     case health
     case ready
@@ -16,7 +16,7 @@ package enum GatewayRoute: Equatable {
     /// The `endpoint` label of the request metrics: bounded, one per API.
     package var metricsEndpoint: String {
         switch self {
-        case .proxy(let operation, _): return operation.endpointLabel
+        case .proxy(let api, _): return api.row.endpointLabel
         case .listModels: return "/v1/models"
         case .health, .ready, .detailedHealth, .metrics: return "health"
         case .methodNotAllowed, .notFound: return "other"
@@ -29,6 +29,16 @@ package enum GatewayRoute: Equatable {
         switch self {
         case .proxy, .listModels: return true
         case .health, .ready, .detailedHealth, .metrics, .methodNotAllowed, .notFound: return false
+        }
+    }
+
+    /// The error dialect of an answer on `path`: the API's own, and Google's
+    /// for unknown paths under Google's prefix (its SDKs parse nothing else).
+    package func dialect(path: Substring) -> ErrorDialect {
+        switch self {
+        case .proxy(let api, _): return api.row.dialect
+        case .methodNotAllowed, .notFound: return path.hasPrefix("/v1beta/") ? .google : .openAI
+        case .listModels, .health, .ready, .detailedHealth, .metrics: return .openAI
         }
     }
 
@@ -49,10 +59,13 @@ package enum GatewayRoute: Equatable {
         func expect(_ allowed: HTTPMethod, _ route: GatewayRoute) -> GatewayRoute {
             method == allowed ? route : .methodNotAllowed
         }
+        // The API table's exact paths first, the busiest API first.
+        for api in API.allCases {
+            for inbound in api.row.inbound {
+                if case .exact(let exact) = inbound, path == exact { return expect(.POST, .proxy(api, pathModel: nil)) }
+            }
+        }
         switch path {
-        case "/v1/chat/completions", "/chat/completions": return expect(.POST, .proxy(.chatCompletions, pathModel: nil))
-        case "/v1/completions", "/completions": return expect(.POST, .proxy(.completions, pathModel: nil))
-        case "/v1/embeddings", "/embeddings": return expect(.POST, .proxy(.embeddings, pathModel: nil))
         case "/v1/models", "/models": return expect(.GET, .listModels)
         case "/health", "/health/live": return expect(.GET, .health)
         case "/health/ready": return expect(.GET, .ready)
@@ -61,32 +74,23 @@ package enum GatewayRoute: Equatable {
         default: break
         }
         if path.hasPrefix("/openai/deployments/") {
-            // /openai/deployments/{name}/{chat/completions|completions|embeddings}
+            // /openai/deployments/{name}{operation}
             let rest = path.dropFirst("/openai/deployments/".count)
             guard let slash = rest.firstIndex(of: "/") else { return .notFound }
             let name = PercentEncoding.decode(rest[rest.startIndex..<slash])
-            let operation: ProxyOperation
-            switch rest[slash...] {
-            case "/chat/completions": operation = .chatCompletions
-            case "/completions": operation = .completions
-            case "/embeddings": operation = .embeddings
-            default: return .notFound
-            }
-            guard !name.isEmpty else { return .notFound }
-            return expect(.POST, .proxy(operation, pathModel: name))
+            let operation = rest[slash...]
+            guard !name.isEmpty, let api = API.allCases.first(where: { $0.row.inbound.contains(.azureDeployment(operation: String(operation))) })
+            else { return .notFound }
+            return expect(.POST, .proxy(api, pathModel: name))
         }
         for prefix in ["/v1beta/models/", "/v1/models/"] where path.hasPrefix(prefix) {
             let rest = path.dropFirst(prefix.count)
             guard let colon = rest.lastIndex(of: ":") else { return .notFound }
             let model = PercentEncoding.decode(rest[rest.startIndex..<colon])
-            let stream: Bool
-            switch rest[rest.index(after: colon)...] {
-            case "generateContent": stream = false
-            case "streamGenerateContent": stream = true
-            default: return .notFound
-            }
-            guard !model.isEmpty else { return .notFound }
-            return expect(.POST, .proxy(.geminiGenerateContent(stream: stream), pathModel: model))
+            let action = String(rest[rest.index(after: colon)...])
+            guard !model.isEmpty, let api = API.allCases.first(where: { $0.row.inbound.contains(.googleModelAction(action)) })
+            else { return .notFound }
+            return expect(.POST, .proxy(api, pathModel: model))
         }
         return .notFound
     }

@@ -15,12 +15,12 @@ public enum MockProvider {
         public var chunks: [String]
     }
 
-    public static func respond(to operation: ProxyOperation, body: ByteBuffer, upstreamModel: String) -> Response {
+    public static func respond(to api: API, body: ByteBuffer, upstreamModel: String) -> Response {
         let request = (try? JSONSerialization.jsonObject(with: Data(body.readableBytesView))) as? [String: Any] ?? [:]
         let stream = request["stream"] as? Bool ?? false
         let created = Int(Date().timeIntervalSince1970)
         let id = "mock-\(UInt32.random(in: 0...UInt32.max))"
-        switch operation {
+        switch api {
         case .embeddings:
             let inputs: [String]
             if let text = request["input"] as? String { inputs = [text] } else { inputs = (request["input"] as? [Any])?.map { "\($0)" } ?? [""] }
@@ -47,7 +47,7 @@ public enum MockProvider {
             return Response(
                 contentType: "application/json", usage: counts,
                 chunks: ["{\"id\":\"cmpl-\(id)\",\"object\":\"text_completion\",\"created\":\(created),\"model\":\(JSONString.quoted(upstreamModel)),\"choices\":[{\"index\":0,\"text\":\(JSONString.quoted(text)),\"finish_reason\":\"stop\"}],\"usage\":\(usage)}"])
-        case .chatCompletions, .geminiGenerateContent:
+        case .chatCompletions, .geminiGenerateContent, .geminiStreamGenerateContent:
             let messages = request["messages"] as? [[String: Any]] ?? []
             let lastUser = messages.last { ($0["role"] as? String) == "user" }
             let prompt = text(of: lastUser?["content"])

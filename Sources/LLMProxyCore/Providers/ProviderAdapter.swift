@@ -17,7 +17,7 @@ public struct UpstreamRequestPlan: Sendable, Equatable {
 /// One provider type's rules. Adding a type means one adapter and its case
 /// in `ProviderType`.
 public protocol ProviderAdapter: Sendable {
-    func plan(_ operation: ProxyOperation, upstreamModel: String, provider: ProviderConfig, clientQuery: Substring?) -> UpstreamRequestPlan
+    func plan(_ api: API, upstreamModel: String, provider: ProviderConfig, clientQuery: Substring?) -> UpstreamRequestPlan
     /// The health probe and `/v1/models` discovery request.
     func probePlan(path: String, provider: ProviderConfig) -> UpstreamRequestPlan
 }
@@ -32,7 +32,7 @@ public enum ProviderAdapters {
     }
 }
 
-package extension ProviderAdapter {
+extension ProviderAdapter {
     package func baseHeaders(_ provider: ProviderConfig) -> [UpstreamRequestPlan.Header] {
         provider.headers.map { .init(name: $0.name, value: $0.value) }
     }
@@ -42,8 +42,8 @@ package extension ProviderAdapter {
 public struct OpenAIAdapter: ProviderAdapter {
     public init() {}
 
-    public func plan(_ operation: ProxyOperation, upstreamModel: String, provider: ProviderConfig, clientQuery: Substring?) -> UpstreamRequestPlan {
-        UpstreamRequestPlan(target: basePath(provider) + operation.openAIPath, headers: headers(provider), replacesModel: true)
+    public func plan(_ api: API, upstreamModel: String, provider: ProviderConfig, clientQuery: Substring?) -> UpstreamRequestPlan {
+        UpstreamRequestPlan(target: basePath(provider) + (api.row.openAIPath ?? ""), headers: headers(provider), replacesModel: true)
     }
 
     public func probePlan(path: String, provider: ProviderConfig) -> UpstreamRequestPlan {
@@ -66,9 +66,9 @@ public struct OpenAIAdapter: ProviderAdapter {
 public struct AzureOpenAIAdapter: ProviderAdapter {
     public init() {}
 
-    public func plan(_ operation: ProxyOperation, upstreamModel: String, provider: ProviderConfig, clientQuery: Substring?) -> UpstreamRequestPlan {
+    public func plan(_ api: API, upstreamModel: String, provider: ProviderConfig, clientQuery: Substring?) -> UpstreamRequestPlan {
         let deployment = PercentEncoding.encodePathSegment(upstreamModel)
-        let target = "\(openAIRoot(provider))/deployments/\(deployment)\(operation.openAIPath)?api-version=\(PercentEncoding.encodeQueryValue(provider.apiVersion))"
+        let target = "\(openAIRoot(provider))/deployments/\(deployment)\(api.row.openAIPath ?? "")?api-version=\(PercentEncoding.encodeQueryValue(provider.apiVersion))"
         return UpstreamRequestPlan(target: target, headers: headers(provider), replacesModel: true)
     }
 
@@ -97,16 +97,17 @@ public struct AzureOpenAIAdapter: ProviderAdapter {
 public struct GeminiAdapter: ProviderAdapter {
     public init() {}
 
-    public func plan(_ operation: ProxyOperation, upstreamModel: String, provider: ProviderConfig, clientQuery: Substring?) -> UpstreamRequestPlan {
+    public func plan(_ api: API, upstreamModel: String, provider: ProviderConfig, clientQuery: Substring?) -> UpstreamRequestPlan {
         let base = provider.endpoint?.basePath ?? ""
-        switch operation {
-        case .geminiGenerateContent(let stream):
+        switch api {
+        case .geminiGenerateContent, .geminiStreamGenerateContent:
             let nativeBase = base.hasSuffix("/openai") ? String(base.dropLast("/openai".count)) : base
-            var target = "\(nativeBase)/models/\(PercentEncoding.encodePathSegment(upstreamModel)):\(stream ? "streamGenerateContent" : "generateContent")"
+            let action = api == .geminiStreamGenerateContent ? "streamGenerateContent" : "generateContent"
+            var target = "\(nativeBase)/models/\(PercentEncoding.encodePathSegment(upstreamModel)):\(action)"
             if let query = Self.queryWithoutKey(clientQuery) { target += "?" + query }
             return UpstreamRequestPlan(target: target, headers: headers(provider), replacesModel: false)
-        default:
-            return UpstreamRequestPlan(target: base + operation.openAIPath, headers: headers(provider), replacesModel: true)
+        case .chatCompletions, .completions, .embeddings:
+            return UpstreamRequestPlan(target: base + (api.row.openAIPath ?? ""), headers: headers(provider), replacesModel: true)
         }
     }
 

@@ -81,7 +81,7 @@ package enum ForwardedHeaders {
     }
 }
 
-package extension Substring {
+extension Substring {
     package func trimmingASCIISpaces() -> Substring {
         var result = self
         while let first = result.utf8.first, first == UInt8(ascii: " ") || first == UInt8(ascii: "\t") { result = result.dropFirst() }
@@ -90,7 +90,7 @@ package extension Substring {
     }
 }
 
-package extension StringProtocol {
+extension StringProtocol {
     /// Header-name equality (ASCII case-insensitive), without allocating
     /// lowercased copies; the length check skips most candidates at once.
     package func isHeaderName<Other: StringProtocol>(_ other: Other) -> Bool {
@@ -108,7 +108,7 @@ package extension StringProtocol {
     }
 }
 
-package extension UnsafeBufferPointer<UInt8> {
+extension UnsafeBufferPointer<UInt8> {
     /// `elementsEqualIgnoringASCIICase` by index: the iterator pair of the
     /// generic version costs several times more per byte.
     package func equalsIgnoringASCIICase(_ other: UnsafeBufferPointer<UInt8>) -> Bool {
@@ -124,7 +124,7 @@ package extension UnsafeBufferPointer<UInt8> {
     }
 }
 
-package extension Sequence where Element == UInt8 {
+extension Sequence where Element == UInt8 {
     /// ASCII case-insensitive equality: bytes equal, or the same letter in
     /// the other case.
     package func elementsEqualIgnoringASCIICase<Other: Sequence<UInt8>>(_ other: Other) -> Bool {

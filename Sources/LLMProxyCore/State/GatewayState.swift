@@ -58,7 +58,7 @@ public final class GatewayState: Sendable {
     }
 }
 
-package extension RuntimeConfig {
+extension RuntimeConfig {
     package var healthThresholds: ProviderHealth.Thresholds {
         ProviderHealth.Thresholds(unhealthy: config.healthCheck.unhealthyThreshold, healthy: config.healthCheck.healthyThreshold)
     }

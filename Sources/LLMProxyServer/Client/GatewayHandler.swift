@@ -54,6 +54,8 @@ final class GatewayHandler: ChannelDuplexHandler, RemovableChannelHandler, Deadl
     private var writer = ClientResponseWriter()
     private var requestVersion = HTTPVersion.http1_1
     private var requestIsHEAD = false
+    /// The error dialect of the current request's API.
+    private var dialect = ErrorDialect.openAI
     private var requestInFlight = false
     /// The access-log and metrics record of the request in flight.
     private var record: RequestRecord?
@@ -279,6 +281,7 @@ final class GatewayHandler: ChannelDuplexHandler, RemovableChannelHandler, Deadl
         let snapshot = loop.config
         let facts = RequestHeadFacts(head.headers)
         let (route, path, query) = GatewayRoute.match(method: head.method, uri: head.uri)
+        dialect = route.dialect(path: path)
         // Built in place: a local record assigned here was copied (a retain
         // and release per string).
         record = RequestRecord(
@@ -330,8 +333,8 @@ final class GatewayHandler: ChannelDuplexHandler, RemovableChannelHandler, Deadl
 
     private func handle(_ request: consuming IncomingRequest) {
         switch request.route {
-        case .proxy(let operation, let pathModel):
-            startExchange(request, operation: operation, pathModel: pathModel)
+        case .proxy(let api, let pathModel):
+            startExchange(request, api: api, pathModel: pathModel)
         case .listModels:
             sendJSON(ControlEndpoints.modelList(snapshot: request.snapshot, keyIndex: request.keyIndex, gateway: gateway))
         case .health:
@@ -348,7 +351,7 @@ final class GatewayHandler: ChannelDuplexHandler, RemovableChannelHandler, Deadl
         }
     }
 
-    private func startExchange(_ request: consuming IncomingRequest, operation: ProxyOperation, pathModel: String?) {
+    private func startExchange(_ request: consuming IncomingRequest, api: API, pathModel: String?) {
         let snapshot = request.snapshot
         if let limiter = request.limiter {
             let limit = Int(limiter.limits.burstSize)
@@ -392,10 +395,12 @@ final class GatewayHandler: ChannelDuplexHandler, RemovableChannelHandler, Deadl
             return
         }
         var routeIsEntryRoute = true
-        if case .geminiGenerateContent = operation {
-            // Google's native API exists only at gemini providers.
+        let row = api.row
+        if row.providerTypes != nil, route.candidates.contains(where: { !row.isServed(by: snapshot.providers[$0.providerIndex].type) }) {
+            // Only some provider types serve this API (Google's native API:
+            // gemini providers); the candidates are a filtered copy.
             routeIsEntryRoute = false
-            route.candidates.removeAll { snapshot.providers[$0.providerIndex].type != .gemini }
+            route.candidates.removeAll { !row.isServed(by: snapshot.providers[$0.providerIndex].type) }
             if route.candidates.isEmpty {
                 sendError(.modelNotFound(model))
                 return
@@ -404,8 +409,8 @@ final class GatewayHandler: ChannelDuplexHandler, RemovableChannelHandler, Deadl
         record?.model = model
         // Built in the call, so the exchange takes it without a copy.
         let exchange = ProxyExchange(handler: self, loop: loop, request: ProxiedRequest(
-            operation: operation, head: request.head, query: request.query, body: request.body,
-            modelField: pathModel == nil || operation.modelInBody ? field : nil,
+            api: api, head: request.head, query: request.query, body: request.body,
+            modelField: pathModel == nil || row.model == .bodyField ? field : nil,
             model: model, route: route, routeEntry: routeEntry, routeIsEntryRoute: routeIsEntryRoute, snapshot: snapshot, limiter: request.limiter,
             requestID: record?.requestID ?? ""))
         state = .exchanging(exchange)
@@ -472,6 +477,8 @@ final class GatewayHandler: ChannelDuplexHandler, RemovableChannelHandler, Deadl
     private func requestDone(clientGone: Bool = false) {
         state = .idle
         incoming = nil
+        // Bytes that do not parse as a request get OpenAI's shape.
+        dialect = .openAI
         if requestInFlight {
             requestInFlight = false
             loop.requestFinished()
@@ -519,10 +526,11 @@ final class GatewayHandler: ChannelDuplexHandler, RemovableChannelHandler, Deadl
         context.close(promise: nil)
     }
 
+    /// An error answer in the current request's dialect.
     func sendError(_ error: OpenAIError) {
         var headers: [(String, String)] = []
         if let retryAfter = error.retryAfter { headers.append(("Retry-After", String(retryAfter))) }
-        sendJSON(error.jsonBody, status: HTTPResponseStatus(statusCode: error.status), extraHeaders: headers)
+        sendJSON(dialect.body(error), status: HTTPResponseStatus(statusCode: error.status), extraHeaders: headers)
     }
 
     func sendJSON(_ body: String, status: HTTPResponseStatus = .ok, extraHeaders: [(String, String)] = []) {

@@ -124,9 +124,11 @@ final class LoopContext {
     /// once per distinct model name, not once per request, and the entry
     /// carries the model's metric handles.
     func resolve(_ model: String, in snapshot: RuntimeConfig) -> RouteEntry {
-        guard snapshot === config else { return RouteEntry(model: model, route: snapshot.router.resolve(normalized: model)) }
+        guard snapshot === config else {
+            return RouteEntry(model: model, route: snapshot.router.resolve(normalized: model), providerCount: snapshot.providers.count)
+        }
         if let cached = routeCache[model] { return cached }
-        let entry = RouteEntry(model: model, route: snapshot.router.resolve(normalized: model))
+        let entry = RouteEntry(model: model, route: snapshot.router.resolve(normalized: model), providerCount: snapshot.providers.count)
         if routeCache.count >= Self.routeCacheLimit { routeCache.removeAll(keepingCapacity: true) }
         routeCache[model] = entry
         return entry

@@ -6,21 +6,22 @@ import LLMProxyCore
 final class RouteEntry {
     let model: String
     let route: ModelRoute?
-    private var series: [Int: RequestSeries] = [:]
+    /// By API and provider index.
+    private var series: SlotTable<RequestSeries>
     private var roundRobin: RoundRobinState?
-    /// By candidate and operation (`ProxyOperation.index` < 3).
-    private var plans: [UpstreamRequestPlan?] = []
+    /// By candidate and API; made on first use.
+    private var plans: SlotTable<UpstreamRequestPlan>?
 
-    init(model: String, route: ModelRoute?) {
+    init(model: String, route: ModelRoute?, providerCount: Int) {
         self.model = model
         self.route = route
+        series = SlotTable(rows: API.allCases.count, columns: providerCount)
     }
 
-    func series(endpoint: String, endpointIndex: Int, providerIndex: Int, provider: String, metrics: LoopMetrics) -> RequestSeries {
-        let key = endpointIndex << 32 | providerIndex
-        if let existing = series[key] { return existing }
-        let created = metrics.series(endpoint: endpoint, model: model, provider: provider)
-        series[key] = created
+    func series(api: API, providerIndex: Int, provider: String, metrics: LoopMetrics) -> RequestSeries {
+        if let existing = series[api.rawValue, providerIndex] { return existing }
+        let created = metrics.series(endpoint: api.row.endpointLabel, model: model, provider: provider)
+        series[api.rawValue, providerIndex] = created
         return created
     }
 
@@ -33,19 +34,18 @@ final class RouteEntry {
     }
 
     /// The request plan for a candidate of this entry's own route, for an
-    /// operation with the model in the body: such plans depend only on the
+    /// API with the model in the body: such plans depend only on the
     /// provider and the upstream model, so each is built once.
     /// `provider` is read only when the plan is not cached yet: passing the
     /// config itself copied it (a retain and release per field) per request.
-    func plan(candidate: Int, operation: ProxyOperation, provider: @autoclosure () -> ProviderConfig) -> UpstreamRequestPlan {
-        precondition(operation.modelInBody)
-        let slot = candidate * 3 + operation.index
-        if plans.isEmpty { plans = Array(repeating: nil, count: route!.candidates.count * 3) }
-        if let cached = plans[slot] { return cached }
+    func plan(candidate: Int, api: API, provider: @autoclosure () -> ProviderConfig) -> UpstreamRequestPlan {
+        precondition(api.row.model == .bodyField)
+        if plans == nil { plans = SlotTable(rows: route!.candidates.count, columns: API.allCases.count) }
+        if let cached = plans![candidate, api.rawValue] { return cached }
         let provider = provider()
         let created = ProviderAdapters.adapter(for: provider.type)
-            .plan(operation, upstreamModel: route!.candidates[candidate].upstreamModel, provider: provider, clientQuery: nil)
-        plans[slot] = created
+            .plan(api, upstreamModel: route!.candidates[candidate].upstreamModel, provider: provider, clientQuery: nil)
+        plans![candidate, api.rawValue] = created
         return created
     }
 }

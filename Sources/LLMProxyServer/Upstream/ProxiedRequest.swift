@@ -4,18 +4,18 @@ import NIOHTTP1
 
 /// A request that has been authenticated and resolved, ready to go upstream.
 struct ProxiedRequest {
-    var operation: ProxyOperation
+    var api: API
     var head: HTTPRequestHead
     var query: Substring?
     var body: ByteBuffer
-    /// Where the body's `model` value sits, for operations that carry it.
+    /// Where the body's `model` value sits, for APIs that carry it.
     var modelField: ModelFieldScanner.Field?
     /// The client's model after suffix stripping.
     var model: String
     var route: ModelRoute
     var routeEntry: RouteEntry
-    /// False when `route` is a filtered copy of `routeEntry.route` (Gemini's
-    /// native API), whose candidate indices differ.
+    /// False when `route` is a filtered copy of `routeEntry.route` (an API
+    /// only some provider types serve), whose candidate indices differ.
     var routeIsEntryRoute: Bool
     var snapshot: RuntimeConfig
     var limiter: KeyRateLimiter?

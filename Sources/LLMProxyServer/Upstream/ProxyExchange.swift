@@ -122,10 +122,10 @@ final class ProxyExchange: UpstreamResponseDelegate, DeadlineOwner {
             answerFromMock(upstreamModel: candidate.upstreamModel)
             return
         }
-        let plan = request.routeIsEntryRoute && request.operation.modelInBody
-            ? request.routeEntry.plan(candidate: candidateIndex, operation: request.operation, provider: providers[index])
+        let plan = request.routeIsEntryRoute && request.api.row.model == .bodyField
+            ? request.routeEntry.plan(candidate: candidateIndex, api: request.api, provider: providers[index])
             : ProviderAdapters.adapter(for: providers[index].type)
-                .plan(request.operation, upstreamModel: candidate.upstreamModel, provider: providers[index], clientQuery: request.query)
+                .plan(request.api, upstreamModel: candidate.upstreamModel, provider: providers[index], clientQuery: request.query)
         let replacement = plan.replacesModel
             ? request.modelField.map { UpstreamRequestEncoder.ModelReplacement(range: $0.valueRange, model: candidate.upstreamModel) }
             : nil
@@ -208,7 +208,7 @@ final class ProxyExchange: UpstreamResponseDelegate, DeadlineOwner {
             return
         }
         let (isEventStream, contentLength) = ForwardedHeaders.inspectDownstream(head.headers)
-        let tracker = isEventStream && request.operation.streamEndsWithDone && status < 300 ? StreamCompletionTracker() : nil
+        let tracker = isEventStream && status < 300 ? StreamCompletionTracker(request.api.row.streamCompletion) : nil
         observeUsage = status < 300
         state = .relaying(connection, candidate: candidate, tracker: tracker)
         // No attempt follows: the request's bytes can go now rather than at
@@ -257,8 +257,10 @@ final class ProxyExchange: UpstreamResponseDelegate, DeadlineOwner {
         switch state {
         case .relaying(_, _, let tracker):
             loop.pool.release(connection, reusable: reusable)
-            if let tracker, !tracker.sawDone {
-                handler.writeResponseBody(ByteBuffer(string: OpenAIError.streamInterrupted("the response ended without 'data: [DONE]'").sseEvent))
+            if let tracker, !tracker.isComplete {
+                let detail = tracker.completion == .doneSentinel
+                    ? "the response ended without 'data: [DONE]'" : "the response ended without a chunk with a finishReason"
+                handler.writeResponseBody(ByteBuffer(string: request.api.row.dialect.interruptionEvent(detail)))
             }
             finish()
             handler.finishResponse()
@@ -319,7 +321,7 @@ final class ProxyExchange: UpstreamResponseDelegate, DeadlineOwner {
     private func endInterrupted(tracker: StreamCompletionTracker?, reason: String) {
         finish()
         if handler.isEventStreamResponse {
-            handler.writeResponseBody(ByteBuffer(string: OpenAIError.streamInterrupted(reason).sseEvent))
+            handler.writeResponseBody(ByteBuffer(string: request.api.row.dialect.interruptionEvent(reason)))
             handler.finishResponse()
         } else {
             handler.abortResponse()
@@ -343,7 +345,7 @@ final class ProxyExchange: UpstreamResponseDelegate, DeadlineOwner {
     }
 
     private func answerFromMock(upstreamModel: String) {
-        let response = MockProvider.respond(to: request.operation, body: request.body, upstreamModel: upstreamModel)
+        let response = MockProvider.respond(to: request.api, body: request.body, upstreamModel: upstreamModel)
         mockUsage = response.usage
         let isEventStream = response.contentType == "text/event-stream"
         finish()
@@ -367,9 +369,7 @@ final class ProxyExchange: UpstreamResponseDelegate, DeadlineOwner {
         let usage = mockUsage ?? self.usage.usage
         if let total = usage?.total { request.limiter?.charge(tokens: total) }
         let series = providerIndex.map { index in
-            request.routeEntry.series(
-                endpoint: request.operation.endpointLabel, endpointIndex: request.operation.index, providerIndex: index,
-                provider: providerName ?? "", metrics: loop.metrics)
+            request.routeEntry.series(api: request.api, providerIndex: index, provider: providerName ?? "", metrics: loop.metrics)
         }
         handler.noteUpstream(provider: providerName ?? "", retries: retries, usage: usage, series: series)
     }

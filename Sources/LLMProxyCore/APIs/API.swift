@@ -1,0 +1,109 @@
+/// The APIs the gateway serves, one case per row of the spec's table
+/// ("APIs and dialects"). What a row says (its paths, where its model is
+/// named, which provider types serve it, how its stream ends, its error
+/// dialect) is data in `API.table`; the client handler and the exchange read
+/// the row and never switch on the case.
+///
+/// Adding an API: a case here, its row in `API.table`, and its outbound
+/// path in each provider adapter that serves it (the compiler asks each
+/// adapter's `switch`); a body the mock answers in `MockProvider`.
+///
+///     API.chatCompletions.row.endpointLabel   // "/v1/chat/completions"
+public enum API: Int, Sendable, CaseIterable {
+    case chatCompletions
+    case completions
+    case embeddings
+    /// Google's native API, relayed unchanged: `models/{model}:generateContent`.
+    case geminiGenerateContent
+    case geminiStreamGenerateContent
+
+    public var row: APIRow { API.table[rawValue] }
+
+    /// The rows, in the order of the cases (a request path is matched
+    /// against them in this order, so the busiest API comes first).
+    public static let table: [APIRow] = [
+        APIRow(
+            endpointLabel: "/v1/chat/completions",
+            inbound: [.exact("/v1/chat/completions"), .exact("/chat/completions"), .azureDeployment(operation: "/chat/completions")],
+            model: .bodyField, providerTypes: nil, openAIPath: "/chat/completions", streamCompletion: .doneSentinel, dialect: .openAI),
+        APIRow(
+            endpointLabel: "/v1/completions",
+            inbound: [.exact("/v1/completions"), .exact("/completions"), .azureDeployment(operation: "/completions")],
+            model: .bodyField, providerTypes: nil, openAIPath: "/completions", streamCompletion: .doneSentinel, dialect: .openAI),
+        APIRow(
+            endpointLabel: "/v1/embeddings",
+            inbound: [.exact("/v1/embeddings"), .exact("/embeddings"), .azureDeployment(operation: "/embeddings")],
+            model: .bodyField, providerTypes: nil, openAIPath: "/embeddings", streamCompletion: .doneSentinel, dialect: .openAI),
+        APIRow(
+            endpointLabel: "generateContent", inbound: [.googleModelAction("generateContent")],
+            model: .path, providerTypes: [.gemini], openAIPath: nil, streamCompletion: .finishReason, dialect: .google),
+        APIRow(
+            endpointLabel: "streamGenerateContent", inbound: [.googleModelAction("streamGenerateContent")],
+            model: .path, providerTypes: [.gemini], openAIPath: nil, streamCompletion: .finishReason, dialect: .google),
+    ]
+}
+
+/// One row of the API table. A class, so reading a request's row retains
+/// one reference rather than copying each of its fields.
+public final class APIRow: Sendable {
+    /// The `endpoint` label of the request metrics: one per API, never a raw path.
+    public let endpointLabel: String
+    /// The request paths that reach it.
+    public let inbound: [InboundPath]
+    /// Where a request names its model.
+    public let model: ModelLocation
+    /// The provider types that serve it; nil: every type.
+    public let providerTypes: Set<ProviderType>?
+    /// Its path under an OpenAI-style base URL (openai, azure deployments,
+    /// Gemini's OpenAI-compatible endpoint, the mock); nil when it has none.
+    public let openAIPath: String?
+    /// How a relayed stream shows it is complete.
+    public let streamCompletion: StreamCompletion
+    /// The shape of its errors and of its stream-interruption event.
+    public let dialect: ErrorDialect
+
+    init(
+        endpointLabel: String, inbound: [InboundPath], model: ModelLocation, providerTypes: Set<ProviderType>?,
+        openAIPath: String?, streamCompletion: StreamCompletion, dialect: ErrorDialect
+    ) {
+        self.endpointLabel = endpointLabel
+        self.inbound = inbound
+        self.model = model
+        self.providerTypes = providerTypes
+        self.openAIPath = openAIPath
+        self.streamCompletion = streamCompletion
+        self.dialect = dialect
+    }
+
+    /// Whether a provider of `type` can serve this API.
+    public func isServed(by type: ProviderType) -> Bool {
+        providerTypes?.contains(type) ?? true
+    }
+}
+
+/// A request path of an API.
+public enum InboundPath: Sendable, Equatable {
+    case exact(String)
+    /// `/openai/deployments/{model}{operation}`: the Azure OpenAI SDKs' paths.
+    case azureDeployment(operation: String)
+    /// `/v1beta/models/{model}:{action}` (or `/v1/models/…`): Google's SDKs' paths.
+    case googleModelAction(String)
+}
+
+/// Where a request names its model.
+public enum ModelLocation: Sendable, Equatable {
+    /// The body's top-level `model`, which the gateway replaces with the upstream model.
+    case bodyField
+    /// The request path (or, for Azure-style paths of a body-field API, the
+    /// path wins and the body's `model`, if any, is still replaced).
+    case path
+}
+
+/// How a relayed stream shows that it is complete; a stream that ends
+/// without it was cut and gets the dialect's interruption event.
+public enum StreamCompletion: Sendable, Equatable {
+    /// OpenAI's `data: [DONE]` as the last event.
+    case doneSentinel
+    /// Google's: a chunk with a `finishReason`.
+    case finishReason
+}
