@@ -120,3 +120,19 @@ import Testing
         }
     }
 }
+
+@Suite struct HexDigitsTests {
+    @Test func hexDigitsMatchTheStandardLibrary() {
+        for value in [0, 1, 9, 10, 15, 16, 255, 256, 4095, 65535, 1 << 20, Int(Int32.max), Int.max] {
+            var buffer = ByteBuffer()
+            buffer.writeHexadecimal(value)
+            #expect(buffer.readString(length: buffer.readableBytes) == String(value, radix: 16))
+            #expect(HexDigits.count(UInt64(value)) == String(value, radix: 16).count)
+        }
+        #expect(HexDigits.string(0xff, width: 4) == "00ff")
+        #expect(HexDigits.string(0xab, width: 2, uppercase: true) == "AB")
+        #expect(HexDigits.string(UInt64.max, width: 16) == "ffffffffffffffff")
+        #expect(JSONString.quoted("a\u{1}b") == "\"a\\u0001b\"")
+        #expect(PercentEncoding.encodePathSegment("a b/é") == "a%20b%2F%C3%A9")
+    }
+}

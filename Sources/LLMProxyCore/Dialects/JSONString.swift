@@ -10,8 +10,7 @@ public enum JSONString {
             case "\r": output.append("\\r")
             case "\t": output.append("\\t")
             case _ where scalar.value < 0x20:
-                let hex = String(scalar.value, radix: 16)
-                output.append("\\u" + String(repeating: "0", count: 4 - hex.count) + hex)
+                output.append("\\u" + HexDigits.string(UInt64(scalar.value), width: 4))
             default: output.unicodeScalars.append(scalar)
             }
         }

@@ -41,13 +41,7 @@ package struct RequestRecord {
 
     /// 16 lower-case hex digits, written in place (one allocation).
     package static func hex(_ value: UInt64) -> String {
-        String(unsafeUninitializedCapacity: 16) { digits in
-            for position in 0..<16 {
-                let nibble = UInt8(truncatingIfNeeded: value >> (60 - 4 * position)) & 0xF
-                digits[position] = nibble < 10 ? UInt8(ascii: "0") + nibble : UInt8(ascii: "a") - 10 + nibble
-            }
-            return 16
-        }
+        HexDigits.string(value, width: 16)
     }
 
     package func seconds(until end: NIODeadline) -> Double { Double((end - start).nanoseconds) / 1e9 }

@@ -73,7 +73,7 @@ struct ClientResponseWriter {
         if part.readableBytes > Self.copyLimit {
             if chunked {
                 var header = takePending() ?? allocator.buffer(capacity: 16)
-                Self.writeHex(part.readableBytes, to: &header)
+                header.writeHexadecimal(part.readableBytes)
                 header.writeStaticString("\r\n")
                 write(header)
             } else if let pending {
@@ -90,7 +90,7 @@ struct ClientResponseWriter {
         }
         var buffer = takePending() ?? allocator.buffer(capacity: part.readableBytes + 16)
         if chunked {
-            Self.writeHex(part.readableBytes, to: &buffer)
+            buffer.writeHexadecimal(part.readableBytes)
             buffer.writeStaticString("\r\n")
         }
         var part = part
@@ -114,14 +114,5 @@ struct ClientResponseWriter {
     mutating func takePending() -> ByteBuffer? {
         defer { pending = nil }
         return pending
-    }
-
-    private static func writeHex(_ value: Int, to buffer: inout ByteBuffer) {
-        var digits = 1
-        while value >> (4 * digits) != 0 { digits += 1 }
-        for position in stride(from: digits - 1, through: 0, by: -1) {
-            let nibble = UInt8(truncatingIfNeeded: value >> (4 * position)) & 0xF
-            buffer.writeInteger(nibble < 10 ? UInt8(ascii: "0") + nibble : UInt8(ascii: "a") - 10 + nibble)
-        }
     }
 }
