@@ -10,7 +10,7 @@ import Testing
     @Test func burstOfTenGetsExactlyTwoThenRefillsPassAgain() async throws {
         let upstream = try await MockUpstream()
         let yaml = providersYAML([("a", upstream.baseURL, 1)]).replacingOccurrences(
-            of: "    key: sk-test\n", with: "    key: sk-test\n    rate_limit: {requests_per_second: 2, burst_size: 2}\n")
+            of: "    key: sk-test\n", with: "    key: sk-test\n    rate_limit: {requests_per_second: 1, burst_size: 2}\n")
         try await withGateway(yaml: yaml) { gateway in
             var statuses: [Int] = []
             var refused: TestResponse?

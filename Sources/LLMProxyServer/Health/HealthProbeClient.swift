@@ -24,28 +24,20 @@ struct HealthProbeClient: Sendable {
     func get(endpoint: UpstreamEndpoint, plan: UpstreamRequestPlan, verifyTLS: Bool, timeout: TimeAmount) async throws -> Response {
         let eventLoop = group.next()
         let promise = eventLoop.makePromise(of: Response.self)
-        let sslContext: NIOSSLContext?
+        let liveObjects = self.liveObjects
+        let bootstrap: ClientBootstrap
         do {
-            sslContext = endpoint.useTLS ? try tls.context(verify: verifyTLS) : nil
+            bootstrap = try ProviderBootstrap.make(
+                eventLoop: eventLoop, endpoint: endpoint, verifyTLS: verifyTLS, tls: tls, connectTimeout: timeout
+            ) { _, sync in
+                try sync.addHTTPClientHandlers()
+                try sync.addHandler(ProbeResponseHandler(promise: promise, liveObjects: liveObjects))
+            }
         } catch {
             promise.fail(error)
             throw error
         }
-        let host = endpoint.host
-        let liveObjects = self.liveObjects
-        let connecting = ClientBootstrap(group: eventLoop)
-            .connectTimeout(timeout)
-            .channelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    let sync = channel.pipeline.syncOperations
-                    if let sslContext {
-                        try sync.addHandler(NIOSSLClientHandler(context: sslContext, serverHostname: host.isIPAddress ? nil : host))
-                    }
-                    try sync.addHTTPClientHandlers()
-                    try sync.addHandler(ProbeResponseHandler(promise: promise, liveObjects: liveObjects))
-                }
-            }
-            .connect(host: host, port: endpoint.port)
+        let connecting = bootstrap.connect(host: endpoint.host, port: endpoint.port)
         let channel: any Channel
         do {
             channel = try await connecting.get()

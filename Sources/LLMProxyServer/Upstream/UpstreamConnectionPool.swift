@@ -91,40 +91,28 @@ final class UpstreamConnectionPool {
         nextID += 1
         let id = nextID
         let pending = PendingUpstreamConnect()
-        let sslContext: NIOSSLContext?
+        let boundPending = NIOLoopBound(pending, eventLoop: eventLoop)
+        let flushes = NIOLoopBound(self.flushes, eventLoop: eventLoop)
+        let liveObjects = self.liveObjects
+        let bootstrap: ClientBootstrap
         do {
-            sslContext = key.endpoint.useTLS ? try tls.context(verify: key.verifyTLS) : nil
+            bootstrap = try ProviderBootstrap.make(
+                eventLoop: eventLoop, endpoint: key.endpoint, verifyTLS: key.verifyTLS, tls: tls, connectTimeout: connectTimeout
+            ) { channel, sync in
+                boundPending.value.channel = channel
+                // Requests go out as bytes (UpstreamRequestEncoder); responses are
+                // parsed by NIO's HTTP/1.1 decoder.
+                let decoder = UpstreamResponseDecoder()
+                try sync.addHandler(ByteToMessageHandler(decoder))
+                try sync.addHandler(UpstreamConnection(
+                    id: id, poolKey: key, decoder: decoder, flushes: flushes.value, liveObjects: liveObjects))
+            }
         } catch {
             completion(.failure(error))
             return pending
         }
-        let boundPending = NIOLoopBound(pending, eventLoop: eventLoop)
-        let host = key.endpoint.host
-        let flushes = NIOLoopBound(self.flushes, eventLoop: eventLoop)
-        let liveObjects = self.liveObjects
-        let bootstrap = ClientBootstrap(group: eventLoop)
-            .connectTimeout(connectTimeout)
-            .channelOption(.tcpOption(.tcp_nodelay), value: 1)
-            .channelOption(.autoRead, value: true)
-            .channelOption(.recvAllocator, value: AdaptiveRecvByteBufferAllocator.gatewayConnection)
-            .channelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    boundPending.value.channel = channel
-                    let sync = channel.pipeline.syncOperations
-                    if let sslContext {
-                        // SNI carries a host name only, never an IP address.
-                        let serverName = host.isIPAddress ? nil : host
-                        try sync.addHandler(NIOSSLClientHandler(context: sslContext, serverHostname: serverName))
-                    }
-                    // Requests go out as bytes (UpstreamRequestEncoder); responses are
-                    // parsed by NIO's HTTP/1.1 decoder.
-                    let decoder = UpstreamResponseDecoder()
-                    try sync.addHandler(ByteToMessageHandler(decoder))
-                    try sync.addHandler(UpstreamConnection(
-                        id: id, poolKey: key, decoder: decoder, flushes: flushes.value, liveObjects: liveObjects))
-                }
-            }
-        let connecting = key.literalAddress.map { bootstrap.connect(to: $0) } ?? bootstrap.connect(host: host, port: key.endpoint.port)
+        let connecting = key.literalAddress.map { bootstrap.connect(to: $0) }
+            ?? bootstrap.connect(host: key.endpoint.host, port: key.endpoint.port)
         connecting.assumeIsolated().whenComplete { result in
             pending.channel = nil
             switch result {
