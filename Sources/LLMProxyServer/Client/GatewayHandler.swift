@@ -13,7 +13,7 @@ import NIOHTTP1
 /// instead reads freely and only when a client really sends a request before
 /// the previous answer is done does it queue that request and stop reading
 /// until the answer is out, so answers keep their order and memory stays bounded.
-final class GatewayHandler: ChannelDuplexHandler, RemovableChannelHandler, DeadlineOwner {
+final class GatewayHandler: ChannelDuplexHandler, RemovableChannelHandler, DeadlineOwner, ResponseSink {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
@@ -408,7 +408,7 @@ final class GatewayHandler: ChannelDuplexHandler, RemovableChannelHandler, Deadl
         }
         record?.model = model
         // Built in the call, so the exchange takes it without a copy.
-        let exchange = ProxyExchange(handler: self, loop: loop, request: ProxiedRequest(
+        let exchange = ProxyExchange(sink: self, loop: loop, request: ProxiedRequest(
             api: api, head: request.head, query: request.query, body: request.body,
             modelField: pathModel == nil || row.model == .bodyField ? field : nil,
             model: model, route: route, routeEntry: routeEntry, routeIsEntryRoute: routeIsEntryRoute, snapshot: snapshot, limiter: request.limiter,

@@ -9,6 +9,8 @@ import NIOCore
 final class LoopContext {
     let eventLoop: any EventLoop
     let pool: UpstreamConnectionPool
+    /// The `mock` provider's answers, made in process.
+    private let mockUpstream = InProcessMockUpstream()
     let logger: Logger
     let metrics: LoopMetrics
     let allocator = ByteBufferAllocator()
@@ -97,6 +99,27 @@ final class LoopContext {
         if snapshot === config { return poolKeys[index] }
         // A request that started before a reload.
         return snapshot.providers[index].endpoint.map { UpstreamPoolKey(endpoint: $0, verifyTLS: snapshot.config.verifySSL) }
+    }
+
+    /// A transport to provider `index` that is ready now: an idle pooled
+    /// connection (unless `fresh`), or the in-process mock, which needs none.
+    /// Nil: connect with `connectUpstream`.
+    func readyUpstream(provider index: Int, of snapshot: RuntimeConfig, fresh: Bool) -> (any UpstreamTransport)? {
+        guard let key = poolKey(provider: index, of: snapshot) else { return mockUpstream }
+        return fresh ? nil : pool.leaseIdle(key)
+    }
+
+    /// Opens a new connection to provider `index`; `completion` runs on this
+    /// loop, also after the returned connect is cancelled (with a failure).
+    func connectUpstream(
+        provider index: Int, of snapshot: RuntimeConfig, connectTimeout: TimeAmount,
+        _ completion: @escaping (Result<any UpstreamTransport, any Error>) -> Void
+    ) -> PendingUpstreamConnect? {
+        guard let key = poolKey(provider: index, of: snapshot) else {
+            completion(.success(mockUpstream))
+            return nil
+        }
+        return pool.connect(key, connectTimeout: connectTimeout) { result in completion(result.map { $0 }) }
     }
 
     private static func poolKeys(of config: RuntimeConfig) -> [UpstreamPoolKey?] {

@@ -5,7 +5,7 @@ import NIOHTTP1
 /// One keep-alive HTTP/1.1 connection to a provider. It carries one exchange
 /// at a time and stops reading while the client it relays to cannot take
 /// more bytes, so a slow client slows the provider instead of filling memory.
-final class UpstreamConnection: ChannelDuplexHandler, RemovableChannelHandler {
+final class UpstreamConnection: ChannelDuplexHandler, RemovableChannelHandler, UpstreamTransport {
     typealias InboundIn = HTTPClientResponsePart
     typealias OutboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
@@ -53,15 +53,18 @@ final class UpstreamConnection: ChannelDuplexHandler, RemovableChannelHandler {
         delegate = nil
     }
 
-    /// Sends a whole request (see `UpstreamRequestEncoder`) in one write.
-    func send(_ request: ByteBuffer, method: HTTPMethod, delegate: any UpstreamResponseDelegate) {
+    var isReused: Bool { completedExchanges > 0 }
+
+    /// Sends the delegate's whole request (see `UpstreamRequestEncoder`) in one write.
+    func send(to delegate: any UpstreamResponseDelegate) {
         guard let context else {
             delegate.upstreamFailed(UpstreamConnectionClosed())
             return
         }
         self.delegate = delegate
         keepAlive = true
-        decoder.expectResponse(to: method)
+        decoder.expectResponse(to: delegate.upstreamMethod)
+        let request = delegate.encodeUpstreamRequest(host: poolKey.endpoint.hostHeader, allocator: context.channel.allocator)
         context.write(wrapOutboundOut(request), promise: nil)
         flushes.flushSoon(context)
         if readPaused { setReadPaused(false) }
@@ -72,6 +75,15 @@ final class UpstreamConnection: ChannelDuplexHandler, RemovableChannelHandler {
         if !paused && readPending, let context {
             readPending = false
             context.read()
+        }
+    }
+
+    /// Back to the pool, or closed when it may not be reused.
+    func release(reusable: Bool) {
+        if let pool {
+            pool.release(self, reusable: reusable)
+        } else {
+            abandon()
         }
     }
 
@@ -103,7 +115,7 @@ final class UpstreamConnection: ChannelDuplexHandler, RemovableChannelHandler {
             completedExchanges += 1
             let finished = delegate
             delegate = nil
-            finished?.upstreamResponseEnd(connection: self, reusable: keepAlive && context.channel.isActive)
+            finished?.upstreamResponseEnd(reusable: keepAlive && context.channel.isActive)
         }
     }
 
