@@ -1,0 +1,249 @@
+import NIOCore
+import NIOHTTP1
+
+/// The decisions of one client connection, as a value: each event returns
+/// the `Action` to perform and `GatewayHandler` only performs it, as NIO's
+/// `HTTPServerPipelineHandler` and AsyncHTTPClient's
+/// `HTTP1ConnectionStateMachine` do.
+///
+/// What it decides:
+/// - **Pipelining.** Reads flow freely; only when a client really sends a
+///   request before the previous answer is done is that request queued and
+///   reading held until the answer is out, so answers keep their order and
+///   memory stays bounded (NIO's pipelining helper stops and restarts
+///   reading around every response instead: two `epoll_ctl` calls each).
+/// - **Body limit.** A body past `max_body_bytes` is answered 413 at once and
+///   the connection closed: reading the rest would be buffering it.
+/// - **Refusals.** A request refused from its head (key, path, declared
+///   length) is answered once its body has been read and dropped.
+/// - **Keep-alive and drain.** Whether the connection stays open after the
+///   answer; once the gateway drains, an idle connection closes at once and a
+///   busy one after its answer.
+/// - **Idle and stalled clients, parse errors, `Expect: 100-continue`.**
+///
+///     var machine = ClientConnectionStateMachine()
+///     machine.channelRead(.head(head))      // .admit(head)
+///     machine.admitted(bodyLimit: 1024, expectsContinue: false)
+///     machine.channelRead(.end(nil))        // .answer
+package struct ClientConnectionStateMachine {
+    package enum Action: Equatable {
+        case none
+        /// Pass the read on to the socket.
+        case read
+        /// A request head arrived: decide what can be decided from it and
+        /// report `admitted` or `refused`.
+        case admit(HTTPRequestHead)
+        /// A part of the admitted request's body.
+        case appendBody(ByteBuffer)
+        /// The admitted request is complete: answer it.
+        case answer
+        /// Answer with this error (the connection closes after it unless
+        /// `keepAlive` still holds).
+        case answerError(OpenAIError)
+        /// The client expects `100 Continue` before it sends the body.
+        case sendContinue
+        /// Close the connection now.
+        case close
+        /// Serve the requests queued behind the answer, outside the current
+        /// callback (call `nextQueued` until it returns nil).
+        case resumeQueued
+    }
+
+    private enum Phase {
+        /// Between requests.
+        case idle
+        /// Reading an admitted request's body.
+        case receiving(bodyBytes: Int, limit: Int)
+        /// Reading and dropping the body of a request refused from its head.
+        case discarding(OpenAIError)
+        /// The answer is being produced.
+        case answering
+    }
+
+    private var phase = Phase.idle
+    /// Whether the connection stays open after the current answer.
+    package private(set) var keepAlive = true
+    /// The gateway is draining: no new request keeps a connection open.
+    package private(set) var draining = false
+    /// A request is between its head and the end of its answer.
+    package private(set) var requestInFlight = false
+    /// The current answer's head is written (an error can no longer replace it).
+    package private(set) var responseStarted = false
+    /// Parts of pipelined requests that arrived while an answer was under way.
+    /// Small at first: most clients never pipeline, and 10,000 open
+    /// connections would otherwise hold 16 empty slots each.
+    private var queued = CircularBuffer<HTTPServerRequestPart>(initialCapacity: 2)
+    private var readsHeld = false
+    private var readPending = false
+
+    package init() {}
+
+    /// An answer is being produced for the current request.
+    package var isAnswering: Bool {
+        if case .answering = phase { return true }
+        return false
+    }
+
+    /// The connection waits on its client (no answer under way): the moment
+    /// for the client idle timeout to run.
+    package var awaitsClient: Bool { !isAnswering }
+
+    // MARK: - Reading
+
+    package mutating func channelRead(_ part: HTTPServerRequestPart) -> Action {
+        if isAnswering || !queued.isEmpty {
+            queued.append(part)
+            readsHeld = true
+            return .none
+        }
+        return process(part)
+    }
+
+    /// The pipeline asks for more bytes.
+    package mutating func read() -> Action {
+        if readsHeld {
+            readPending = true
+            return .none
+        }
+        return .read
+    }
+
+    /// The next queued part's action once an answer is done; nil when the
+    /// queue is empty or another answer began (then `responseFinished`
+    /// resumes again).
+    package mutating func nextQueued() -> Action? {
+        if !queued.isEmpty, !isAnswering { return process(queued.removeFirst()) }
+        guard queued.isEmpty, readsHeld else { return nil }
+        readsHeld = false
+        if readPending {
+            readPending = false
+            return .read
+        }
+        return nil
+    }
+
+    private mutating func process(_ part: HTTPServerRequestPart) -> Action {
+        switch part {
+        case .head(let head):
+            guard case .idle = phase else { return .none }
+            keepAlive = head.isKeepAlive && !draining
+            requestInFlight = true
+            responseStarted = false
+            // Refused until admitted: a head that is not admitted is never read past.
+            phase = .discarding(.invalidRequest("The request was not admitted."))
+            return .admit(head)
+        case .body(let buffer):
+            switch phase {
+            case .receiving(let bodyBytes, let limit):
+                if bodyBytes + buffer.readableBytes > limit {
+                    keepAlive = false
+                    phase = .answering
+                    return .answerError(.requestTooLarge(limit: limit))
+                }
+                phase = .receiving(bodyBytes: bodyBytes + buffer.readableBytes, limit: limit)
+                return .appendBody(buffer)
+            case .discarding, .idle, .answering:
+                return .none
+            }
+        case .end:
+            switch phase {
+            case .receiving:
+                phase = .answering
+                return .answer
+            case .discarding(let error):
+                phase = .answering
+                return .answerError(error)
+            case .idle, .answering:
+                return .none
+            }
+        }
+    }
+
+    // MARK: - Admission
+
+    /// The head passed: read a body of at most `bodyLimit` bytes.
+    package mutating func admitted(bodyLimit: Int, expectsContinue: Bool) -> Action {
+        guard case .discarding = phase else { return .none }
+        phase = .receiving(bodyBytes: 0, limit: bodyLimit)
+        return expectsContinue ? .sendContinue : .none
+    }
+
+    /// The head is refused with `error`, answered once the body is read;
+    /// `close`: the body is not worth reading (413 by its declared length),
+    /// so the connection closes after the answer.
+    package mutating func refused(_ error: OpenAIError, close: Bool) {
+        guard case .discarding = phase else { return }
+        if close { keepAlive = false }
+        phase = .discarding(error)
+    }
+
+    // MARK: - Answering
+
+    /// The answer's head is out; `keepAlive` is what it told the client.
+    package mutating func responseHeadWritten(keepAlive: Bool) {
+        responseStarted = true
+        self.keepAlive = keepAlive
+    }
+
+    /// The answer is complete (or aborted).
+    package mutating func responseFinished() -> Action {
+        phase = .idle
+        requestInFlight = false
+        if !keepAlive || draining { return .close }
+        return readsHeld || !queued.isEmpty ? .resumeQueued : .none
+    }
+
+    /// The answer is cut short: the connection cannot carry another request.
+    package mutating func responseAborted() {
+        keepAlive = false
+        phase = .idle
+        requestInFlight = false
+    }
+
+    // MARK: - Timeouts, errors, drain
+
+    /// `client_idle_timeout_seconds` passed since the client's last bytes.
+    package mutating func idleTimeout() -> Action {
+        switch phase {
+        case .idle:
+            // A kept-alive connection with nothing to do, or a client that
+            // never finished its request head.
+            return .close
+        case .receiving, .discarding:
+            keepAlive = false
+            phase = .answering
+            return .answerError(.requestTimeout())
+        case .answering:
+            // Waiting on the provider, not on the client.
+            return .none
+        }
+    }
+
+    /// NIO's parser refused the bytes (it reads no more of them).
+    package mutating func parseError(_ description: String) -> Action {
+        keepAlive = false
+        if !responseStarted, !isAnswering {
+            // Say so before closing, in OpenAI's shape, as long as no answer
+            // is under way; pipelined garbage behind a request only closes the
+            // connection after that request's answer.
+            phase = .answering
+            return .answerError(.invalidRequest("The request is not valid HTTP/1.1: \(description).", param: nil))
+        }
+        return isAnswering ? .none : .close
+    }
+
+    /// Another error on the connection.
+    package mutating func connectionError() -> Action {
+        keepAlive = false
+        return isAnswering ? .none : .close
+    }
+
+    /// The gateway drains: an idle connection closes now, a busy one after
+    /// its answer (which says `Connection: close` unless its head is out).
+    package mutating func drain() -> Action {
+        draining = true
+        if !responseStarted { keepAlive = false }
+        if case .idle = phase, !requestInFlight { return .close }
+        return .none
+    }
+}

@@ -1,0 +1,16 @@
+import LLMProxyCore
+import NIOCore
+import NIOHTTP1
+
+/// A request whose head was admitted, while its body is read.
+struct IncomingRequest {
+    var head: HTTPRequestHead
+    var route: GatewayRoute
+    var path: Substring
+    var query: Substring?
+    var snapshot: RuntimeConfig
+    /// The key that authenticated it; nil when the gateway is open.
+    var keyIndex: Int?
+    var limiter: KeyRateLimiter?
+    var body: ByteBuffer
+}

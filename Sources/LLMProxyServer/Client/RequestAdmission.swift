@@ -1,0 +1,129 @@
+import LLMProxyCore
+import NIOCore
+import NIOHTTP1
+
+/// Admission, as one pipeline of steps that each pass a request on or refuse
+/// it with one error (which the client handler answers in the request's
+/// dialect):
+///
+///     head:  route -> key -> declared body length          (admitHead)
+///     body:  rate limit                                    (checkLimit)
+///            -> body scan -> permission -> resolve          (admitBody)
+///
+/// The limit is a step of its own because it is the one that will answer
+/// later: a limit shared by replicas asks Redis, and its answer arrives on
+/// the same event loop as a callback; the handler resumes the pipeline from
+/// `admitBody` when it does, with no hop into Swift concurrency.
+enum RequestAdmission {
+    enum HeadDecision {
+        case admitted(IncomingRequest)
+        /// `close`: the body is not worth reading (413 by its declared length).
+        case refused(OpenAIError, close: Bool)
+    }
+
+    /// What can be decided from the head alone.
+    static func admitHead(
+        _ head: HTTPRequestHead, route: GatewayRoute, path: Substring, query: Substring?, facts: RequestHeadFacts, loop: LoopContext
+    ) -> HeadDecision {
+        switch route {
+        case .notFound: return .refused(.notFound(path: String(path)), close: false)
+        case .methodNotAllowed: return .refused(.methodNotAllowed(method: head.method.rawValue, path: String(path)), close: false)
+        case .proxy, .listModels, .detailedHealth, .health, .ready, .metrics: break
+        }
+        let snapshot = loop.config
+        var request = IncomingRequest(
+            head: head, route: route, path: path, query: query, snapshot: snapshot, keyIndex: nil, limiter: nil, body: .sharedEmpty)
+        switch route {
+        case .health, .ready, .metrics:
+            return .admitted(request)
+        case .proxy, .listModels, .detailedHealth, .notFound, .methodNotAllowed:
+            break
+        }
+        let keys = snapshot.keys
+        if !keys.isOpen {
+            guard let presented = ClientCredential.find(facts, query: query) else { return .refused(.invalidAPIKey(presented: false), close: false) }
+            guard let index = keys.lookup(presented.utf8) else { return .refused(.invalidAPIKey(presented: true), close: false) }
+            request.keyIndex = index
+            request.limiter = loop.limiters[index]
+        }
+        if case .proxy = route {
+            let limit = snapshot.config.server.maxBodyBytes
+            if let length = facts.contentLength.flatMap({ Int($0) }), length > limit {
+                return .refused(.requestTooLarge(limit: limit), close: true)
+            }
+        }
+        return .admitted(request)
+    }
+
+    /// What a request's answer reports of its key's request limit.
+    struct RateLimitHeaders {
+        var limit: Int
+        var remaining: Int
+    }
+
+    enum LimitDecision {
+        case allowed(RateLimitHeaders?)
+        case refused(OpenAIError, RateLimitHeaders)
+    }
+
+    /// The key's request limit (for proxied calls only).
+    static func checkLimit(_ request: borrowing IncomingRequest, loop: LoopContext) -> LimitDecision {
+        guard case .proxy = request.route, let limiter = request.limiter else { return .allowed(nil) }
+        let limit = Int(limiter.limits.burstSize)
+        switch limiter.admit() {
+        case .allowed(let remaining):
+            return .allowed(RateLimitHeaders(limit: limit, remaining: remaining))
+        case .refused(let retryAfter, let reason):
+            loop.metrics.rateLimited(keyName: limiter.keyName)
+            return .refused(.rateLimited(keyName: limiter.keyName, retryAfter: retryAfter, reason: reason), RateLimitHeaders(limit: limit, remaining: 0))
+        }
+    }
+
+    enum BodyDecision {
+        /// A call of an API, resolved to its candidates.
+        case proxy(ProxiedRequest)
+        /// One of the gateway's own endpoints.
+        case control(IncomingRequest)
+        /// `model`: the normalized model when the refusal came after it was read.
+        case refused(OpenAIError, model: String?)
+    }
+
+    /// The body is in: scan it for `model`, check the key may use it, and
+    /// resolve it to candidates of a provider type that serves the API.
+    static func admitBody(_ request: consuming IncomingRequest, requestID: String, loop: LoopContext) -> BodyDecision {
+        guard case .proxy(let api, let pathModel) = request.route else { return .control(request) }
+        let snapshot = request.snapshot
+        let field: ModelFieldScanner.Field?
+        do throws(ModelFieldScanner.Failure) {
+            field = try request.body.withUnsafeReadableBytes { bytes throws(ModelFieldScanner.Failure) in
+                try ModelFieldScanner.scan(bytes)
+            }
+        } catch {
+            return .refused(.invalidRequest(error.message, param: error.param), model: nil)
+        }
+        guard let requestedModel = pathModel ?? field?.model else {
+            return .refused(.invalidRequest("'model' is required.", param: "model"), model: nil)
+        }
+        let model = snapshot.router.normalize(requestedModel)
+        if let keyIndex = request.keyIndex, !snapshot.keys.keys[keyIndex].allows(model: model) {
+            return .refused(.modelNotAllowed(model), model: "unresolved")
+        }
+        let routeEntry = loop.resolve(model, in: snapshot)
+        guard var route = routeEntry.route else { return .refused(.modelNotFound(model), model: "unresolved") }
+        var routeIsEntryRoute = true
+        let row = api.row
+        if row.providerTypes != nil, route.candidates.contains(where: { !row.isServed(by: snapshot.providers[$0.providerIndex].type) }) {
+            // Only some provider types serve this API (Google's native API:
+            // gemini providers); the candidates are a filtered copy.
+            routeIsEntryRoute = false
+            route.candidates.removeAll { !row.isServed(by: snapshot.providers[$0.providerIndex].type) }
+            if route.candidates.isEmpty { return .refused(.modelNotFound(model), model: "unresolved") }
+        }
+        // Built in the call, so the exchange takes it without a copy.
+        return .proxy(ProxiedRequest(
+            api: api, head: request.head, query: request.query, body: request.body,
+            modelField: pathModel == nil || row.model == .bodyField ? field : nil,
+            model: model, route: route, routeEntry: routeEntry, routeIsEntryRoute: routeIsEntryRoute, snapshot: snapshot,
+            limiter: request.limiter, requestID: requestID))
+    }
+}
