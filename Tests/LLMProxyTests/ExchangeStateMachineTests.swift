@@ -23,10 +23,10 @@ import Testing
         #expect(machine.connectionReady(reused: true) == .sendRequest)
         let head = Self.head(200)
         #expect(machine.responseHead(head, isEventStream: false, contentLength: 12)
-            == .relayHead(head, isEventStream: false, contentLength: 12, candidate: 1, healthFailure: nil))
+            == .relayHead(isEventStream: false, contentLength: 12, candidate: 1, healthFailure: nil))
         #expect(machine.isRelaying)
         let body = ByteBuffer(string: "{\"ok\":true}\n")
-        #expect(machine.responseBody(body) == .forwardBody(body))
+        #expect(machine.responseBody(body) == .forwardBody)
         #expect(machine.responseEnd(reusable: true) == .finishRelay(reusable: true, interruption: nil))
         #expect(machine.isFinished && machine.retries == 0 && machine.attempts == 1)
     }
@@ -77,7 +77,7 @@ import Testing
             _ = machine.connectionReady(reused: false)
             let limited = Self.head(429, [("Retry-After", "3")])
             #expect(machine.responseHead(limited, isEventStream: false, contentLength: 2)
-                == .relayHead(limited, isEventStream: false, contentLength: 2, candidate: 0, healthFailure: nil))
+                == .relayHead(isEventStream: false, contentLength: 2, candidate: 0, healthFailure: nil))
         }
     }
 

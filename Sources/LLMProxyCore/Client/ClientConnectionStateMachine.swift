@@ -52,6 +52,8 @@ package struct ClientConnectionStateMachine {
     private enum Phase {
         /// Between requests.
         case idle
+        /// A head is being admitted (`admitted` or `refused` comes next).
+        case admitting
         /// Reading an admitted request's body.
         case receiving(bodyBytes: Int, limit: Int)
         /// Reading and dropping the body of a request refused from its head.
@@ -129,8 +131,7 @@ package struct ClientConnectionStateMachine {
             keepAlive = head.isKeepAlive && !draining
             requestInFlight = true
             responseStarted = false
-            // Refused until admitted: a head that is not admitted is never read past.
-            phase = .discarding(.invalidRequest("The request was not admitted."))
+            phase = .admitting
             return .admit(head)
         case .body(let buffer):
             switch phase {
@@ -142,7 +143,7 @@ package struct ClientConnectionStateMachine {
                 }
                 phase = .receiving(bodyBytes: bodyBytes + buffer.readableBytes, limit: limit)
                 return .appendBody(buffer)
-            case .discarding, .idle, .answering:
+            case .discarding, .idle, .admitting, .answering:
                 return .none
             }
         case .end:
@@ -153,7 +154,7 @@ package struct ClientConnectionStateMachine {
             case .discarding(let error):
                 phase = .answering
                 return .answerError(error)
-            case .idle, .answering:
+            case .idle, .admitting, .answering:
                 return .none
             }
         }
@@ -163,7 +164,7 @@ package struct ClientConnectionStateMachine {
 
     /// The head passed: read a body of at most `bodyLimit` bytes.
     package mutating func admitted(bodyLimit: Int, expectsContinue: Bool) -> Action {
-        guard case .discarding = phase else { return .none }
+        guard case .admitting = phase else { return .none }
         phase = .receiving(bodyBytes: 0, limit: bodyLimit)
         return expectsContinue ? .sendContinue : .none
     }
@@ -172,7 +173,7 @@ package struct ClientConnectionStateMachine {
     /// `close`: the body is not worth reading (413 by its declared length),
     /// so the connection closes after the answer.
     package mutating func refused(_ error: OpenAIError, close: Bool) {
-        guard case .discarding = phase else { return }
+        guard case .admitting = phase else { return }
         if close { keepAlive = false }
         phase = .discarding(error)
     }
@@ -209,7 +210,7 @@ package struct ClientConnectionStateMachine {
             // A kept-alive connection with nothing to do, or a client that
             // never finished its request head.
             return .close
-        case .receiving, .discarding:
+        case .receiving, .discarding, .admitting:
             keepAlive = false
             phase = .answering
             return .answerError(.requestTimeout())

@@ -19,13 +19,19 @@ package enum HexDigits {
         max(1, (64 - value.leadingZeroBitCount + 3) / 4)
     }
 
-    /// `value` in exactly `width` digits (the low ones, zero-padded), in one allocation.
+    /// `value` in exactly `width` digits (the low ones, zero-padded), in one
+    /// allocation, from a table (a request id is made for every request).
     package static func string(_ value: UInt64, width: Int, uppercase: Bool = false) -> String {
-        String(unsafeUninitializedCapacity: width) { digits in
-            for position in 0..<width {
-                let shift = 4 * (width - 1 - position)
-                let nibble = shift < 64 ? UInt8(truncatingIfNeeded: value >> UInt64(shift)) & 0xF : 0
-                digits[position] = ascii(nibble, uppercase: uppercase)
+        let alphabet: StaticString = uppercase ? "0123456789ABCDEF" : "0123456789abcdef"
+        return String(unsafeUninitializedCapacity: width) { digits in
+            alphabet.withUTF8Buffer { table in
+                var rest = value
+                var position = width
+                while position > 0 {
+                    position -= 1
+                    digits[position] = table[Int(truncatingIfNeeded: rest & 0xF)]
+                    rest >>= 4
+                }
             }
             return width
         }

@@ -31,13 +31,13 @@ package struct ExchangeStateMachine {
         /// Send the request on the connection in hand.
         case sendRequest
         /// Report `candidate`'s outcome (`healthFailure`, nil: success) and
-        /// relay `head` to the client, framed as an event stream or with
-        /// `contentLength` bytes.
-        case relayHead(HTTPResponseHead, isEventStream: Bool, contentLength: Int?, candidate: Int, healthFailure: String?)
+        /// relay the head just received to the client, framed as an event
+        /// stream or with `contentLength` bytes.
+        case relayHead(isEventStream: Bool, contentLength: Int?, candidate: Int, healthFailure: String?)
         /// Report `candidate`'s outcome and keep reading the retryable answer.
         case readRetryableAnswer(candidate: Int, healthFailure: String?)
-        /// Relay these bytes to the client.
-        case forwardBody(ByteBuffer)
+        /// Relay the bytes just received to the client.
+        case forwardBody
         /// Return the connection to its pool (`reusable`), add `interruption`
         /// (an incomplete stream's event) when set, and end the response.
         case finishRelay(reusable: Bool, interruption: String?)
@@ -172,7 +172,7 @@ package struct ExchangeStateMachine {
         }
         let tracker = isEventStream && status < 300 ? StreamCompletionTracker(streamCompletion) : nil
         state = .relaying(candidate: candidate, tracker: tracker)
-        return .relayHead(head, isEventStream: isEventStream, contentLength: contentLength, candidate: candidate, healthFailure: healthFailure)
+        return .relayHead(isEventStream: isEventStream, contentLength: contentLength, candidate: candidate, healthFailure: healthFailure)
     }
 
     package mutating func responseBody(_ buffer: ByteBuffer) -> Action {
@@ -184,7 +184,7 @@ package struct ExchangeStateMachine {
                 tracker!.observe(buffer)
                 state = .relaying(candidate: candidate, tracker: tracker)
             }
-            return .forwardBody(buffer)
+            return .forwardBody
         case .readingRetryable(let candidate, let head, var body):
             state = .idle
             if body.readableBytes < Self.bufferedAnswerLimit {

@@ -209,12 +209,15 @@ final class GatewayHandler: ChannelDuplexHandler, RemovableChannelHandler, Deadl
         record!.isAPI = route.isAPI
         rateLimitHeaders = nil
         if route.isAPI { loop.metrics.requestStarted() }
-        switch RequestAdmission.admitHead(head, route: route, path: path, query: query, facts: facts, loop: loop) {
-        case .admitted(let request):
-            if let keyIndex = request.keyIndex { record?.keyName = request.snapshot.keys.keys[keyIndex].name }
-            let limit = request.snapshot.config.server.maxBodyBytes
-            incoming = request
-            run(machine.admitted(bodyLimit: limit, expectsContinue: facts.expectsContinue))
+        let snapshot = loop.config
+        switch RequestAdmission.admitHead(method: head.method, route: route, path: path, query: query, facts: facts, snapshot: snapshot) {
+        case .admitted(let keyIndex):
+            if let keyIndex { record?.keyName = snapshot.keys.keys[keyIndex].name }
+            // Built in place: a request built elsewhere and assigned was copied.
+            incoming = IncomingRequest(
+                head: head, route: route, path: path, query: query, snapshot: snapshot, keyIndex: keyIndex,
+                limiter: keyIndex.map { loop.limiters[$0] } ?? nil, body: .sharedEmpty)
+            run(machine.admitted(bodyLimit: snapshot.config.server.maxBodyBytes, expectsContinue: facts.expectsContinue))
         case .refused(let error, let close):
             machine.refused(error, close: close)
         }
@@ -233,17 +236,17 @@ final class GatewayHandler: ChannelDuplexHandler, RemovableChannelHandler, Deadl
 
     /// The rest of admission once the limit let the request through.
     private func limitPassed(_ request: consuming IncomingRequest) {
-        switch RequestAdmission.admitBody(request, requestID: record?.requestID ?? "", loop: loop) {
-        case .proxy(let proxied):
-            record?.model = proxied.model
-            let exchange = ProxyExchange(sink: self, loop: loop, request: proxied)
+        guard case .proxy(let api, let pathModel) = request.route else { return answerControl(request) }
+        do throws(RequestAdmission.BodyRefusal) {
+            let exchange = ProxyExchange(
+                sink: self, loop: loop,
+                request: try RequestAdmission.admitBody(request, api: api, pathModel: pathModel, requestID: record?.requestID ?? "", loop: loop))
+            record?.model = exchange.model
             self.exchange = exchange
             exchange.start()
-        case .control(let request):
-            answerControl(request)
-        case .refused(let error, let model):
-            if let model { record?.model = model }
-            sendError(error)
+        } catch {
+            if let model = error.model { record?.model = model }
+            sendError(error.error)
         }
     }
 

@@ -16,35 +16,29 @@ import NIOHTTP1
 /// `admitBody` when it does, with no hop into Swift concurrency.
 enum RequestAdmission {
     enum HeadDecision {
-        case admitted(IncomingRequest)
+        /// `keyIndex`: the key that authenticated it (nil: open gateway or an
+        /// endpoint without auth).
+        case admitted(keyIndex: Int?)
         /// `close`: the body is not worth reading (413 by its declared length).
         case refused(OpenAIError, close: Bool)
     }
 
-    /// What can be decided from the head alone.
+    /// What can be decided from the head alone, on the loop's current config.
     static func admitHead(
-        _ head: HTTPRequestHead, route: GatewayRoute, path: Substring, query: Substring?, facts: RequestHeadFacts, loop: LoopContext
+        method: HTTPMethod, route: GatewayRoute, path: Substring, query: Substring?, facts: RequestHeadFacts, snapshot: RuntimeConfig
     ) -> HeadDecision {
         switch route {
         case .notFound: return .refused(.notFound(path: String(path)), close: false)
-        case .methodNotAllowed: return .refused(.methodNotAllowed(method: head.method.rawValue, path: String(path)), close: false)
-        case .proxy, .listModels, .detailedHealth, .health, .ready, .metrics: break
+        case .methodNotAllowed: return .refused(.methodNotAllowed(method: method.rawValue, path: String(path)), close: false)
+        case .health, .ready, .metrics: return .admitted(keyIndex: nil)
+        case .proxy, .listModels, .detailedHealth: break
         }
-        let snapshot = loop.config
-        var request = IncomingRequest(
-            head: head, route: route, path: path, query: query, snapshot: snapshot, keyIndex: nil, limiter: nil, body: .sharedEmpty)
-        switch route {
-        case .health, .ready, .metrics:
-            return .admitted(request)
-        case .proxy, .listModels, .detailedHealth, .notFound, .methodNotAllowed:
-            break
-        }
+        var keyIndex: Int?
         let keys = snapshot.keys
         if !keys.isOpen {
             guard let presented = ClientCredential.find(facts, query: query) else { return .refused(.invalidAPIKey(presented: false), close: false) }
             guard let index = keys.lookup(presented.utf8) else { return .refused(.invalidAPIKey(presented: true), close: false) }
-            request.keyIndex = index
-            request.limiter = loop.limiters[index]
+            keyIndex = index
         }
         if case .proxy = route {
             let limit = snapshot.config.server.maxBodyBytes
@@ -52,7 +46,7 @@ enum RequestAdmission {
                 return .refused(.requestTooLarge(limit: limit), close: true)
             }
         }
-        return .admitted(request)
+        return .admitted(keyIndex: keyIndex)
     }
 
     /// What a request's answer reports of its key's request limit.
@@ -79,19 +73,20 @@ enum RequestAdmission {
         }
     }
 
-    enum BodyDecision {
-        /// A call of an API, resolved to its candidates.
-        case proxy(ProxiedRequest)
-        /// One of the gateway's own endpoints.
-        case control(IncomingRequest)
-        /// `model`: the normalized model when the refusal came after it was read.
-        case refused(OpenAIError, model: String?)
+    /// A request refused once its body was in; `model`: the normalized
+    /// model when the refusal came after it was read.
+    struct BodyRefusal: Error {
+        var error: OpenAIError
+        var model: String?
     }
 
-    /// The body is in: scan it for `model`, check the key may use it, and
-    /// resolve it to candidates of a provider type that serves the API.
-    static func admitBody(_ request: consuming IncomingRequest, requestID: String, loop: LoopContext) -> BodyDecision {
-        guard case .proxy(let api, let pathModel) = request.route else { return .control(request) }
+    /// The body of an API call is in: scan it for `model`, check the key may
+    /// use it, and resolve it to candidates of a provider type that serves
+    /// the API. Returned, not wrapped in an enum, so the exchange takes it
+    /// without a copy.
+    static func admitBody(
+        _ request: consuming IncomingRequest, api: API, pathModel: String?, requestID: String, loop: LoopContext
+    ) throws(BodyRefusal) -> ProxiedRequest {
         let snapshot = request.snapshot
         let field: ModelFieldScanner.Field?
         do throws(ModelFieldScanner.Failure) {
@@ -99,17 +94,17 @@ enum RequestAdmission {
                 try ModelFieldScanner.scan(bytes)
             }
         } catch {
-            return .refused(.invalidRequest(error.message, param: error.param), model: nil)
+            throw BodyRefusal(error: .invalidRequest(error.message, param: error.param), model: nil)
         }
         guard let requestedModel = pathModel ?? field?.model else {
-            return .refused(.invalidRequest("'model' is required.", param: "model"), model: nil)
+            throw BodyRefusal(error: .invalidRequest("'model' is required.", param: "model"), model: nil)
         }
         let model = snapshot.router.normalize(requestedModel)
         if let keyIndex = request.keyIndex, !snapshot.keys.keys[keyIndex].allows(model: model) {
-            return .refused(.modelNotAllowed(model), model: "unresolved")
+            throw BodyRefusal(error: .modelNotAllowed(model), model: "unresolved")
         }
         let routeEntry = loop.resolve(model, in: snapshot)
-        guard var route = routeEntry.route else { return .refused(.modelNotFound(model), model: "unresolved") }
+        guard var route = routeEntry.route else { throw BodyRefusal(error: .modelNotFound(model), model: "unresolved") }
         var routeIsEntryRoute = true
         let row = api.row
         if row.providerTypes != nil, route.candidates.contains(where: { !row.isServed(by: snapshot.providers[$0.providerIndex].type) }) {
@@ -117,13 +112,12 @@ enum RequestAdmission {
             // gemini providers); the candidates are a filtered copy.
             routeIsEntryRoute = false
             route.candidates.removeAll { !row.isServed(by: snapshot.providers[$0.providerIndex].type) }
-            if route.candidates.isEmpty { return .refused(.modelNotFound(model), model: "unresolved") }
+            if route.candidates.isEmpty { throw BodyRefusal(error: .modelNotFound(model), model: "unresolved") }
         }
-        // Built in the call, so the exchange takes it without a copy.
-        return .proxy(ProxiedRequest(
+        return ProxiedRequest(
             api: api, head: request.head, query: request.query, body: request.body,
             modelField: pathModel == nil || row.model == .bodyField ? field : nil,
             model: model, route: route, routeEntry: routeEntry, routeIsEntryRoute: routeIsEntryRoute, snapshot: snapshot,
-            limiter: request.limiter, requestID: requestID))
+            limiter: request.limiter, requestID: requestID)
     }
 }

@@ -54,6 +54,8 @@ final class ProxyExchange: UpstreamResponseDelegate, DeadlineOwner {
     }
 
     private var config: GatewayConfig { request.snapshot.config }
+    /// The client's model after suffix stripping.
+    var model: String { request.model }
     private var providerName: String? { providerIndex.map { request.snapshot.providers[$0].name } }
 
     func start() {
@@ -95,14 +97,11 @@ final class ProxyExchange: UpstreamResponseDelegate, DeadlineOwner {
             connect(fresh: fresh)
         case .sendRequest:
             transport?.send(to: self)
-        case .relayHead(let head, let isEventStream, let contentLength, let candidate, let healthFailure):
-            loop.reportOutcome(provider: providerName(of: candidate), failure: healthFailure)
-            relay(head, isEventStream: isEventStream, contentLength: contentLength)
+        case .relayHead, .forwardBody:
+            // Performed where the head or bytes are in hand (`upstreamResponseHead`, `upstreamResponseBody`).
+            preconditionFailure("\(action) carries no bytes to run")
         case .readRetryableAnswer(let candidate, let healthFailure):
             loop.reportOutcome(provider: providerName(of: candidate), failure: healthFailure)
-        case .forwardBody(let buffer):
-            if observeUsage { usage.observe(buffer) }
-            sink.writeResponseBody(buffer)
         case .finishRelay(let reusable, let interruption):
             releaseTransport(reusable: reusable)
             if let interruption { sink.writeResponseBody(ByteBuffer(string: request.api.row.dialect.interruptionEvent(interruption))) }
@@ -223,11 +222,23 @@ final class ProxyExchange: UpstreamResponseDelegate, DeadlineOwner {
 
     func upstreamResponseHead(_ head: HTTPResponseHead) {
         let (isEventStream, contentLength) = ForwardedHeaders.inspectDownstream(head.headers)
-        run(machine.responseHead(head, isEventStream: isEventStream, contentLength: contentLength))
+        let action = machine.responseHead(head, isEventStream: isEventStream, contentLength: contentLength)
+        if case .relayHead(let isEventStream, let contentLength, let candidate, let healthFailure) = action {
+            loop.reportOutcome(provider: providerName(of: candidate), failure: healthFailure)
+            relay(head, isEventStream: isEventStream, contentLength: contentLength)
+        } else {
+            run(action)
+        }
     }
 
     func upstreamResponseBody(_ buffer: ByteBuffer) {
-        run(machine.responseBody(buffer))
+        let action = machine.responseBody(buffer)
+        if case .forwardBody = action {
+            if observeUsage { usage.observe(buffer) }
+            sink.writeResponseBody(buffer)
+        } else {
+            run(action)
+        }
     }
 
     func upstreamReadComplete() {
