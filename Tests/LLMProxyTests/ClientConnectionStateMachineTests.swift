@@ -14,11 +14,11 @@ import Testing
     @Test func anAdmittedRequestIsReadAndAnsweredAndTheConnectionKeptAlive() {
         var machine = Machine()
         let head = Self.head()
-        #expect(machine.channelRead(.head(head)) == .admit(head))
+        #expect(machine.channelRead(.head(head)) == .admit)
         #expect(machine.requestInFlight && machine.awaitsClient)
         #expect(machine.admitted(bodyLimit: 10, expectsContinue: false) == .none)
         let body = ByteBuffer(string: "{}")
-        #expect(machine.channelRead(.body(body)) == .appendBody(body))
+        #expect(machine.channelRead(.body(body)) == .appendBody)
         #expect(machine.channelRead(.end(nil)) == .answer)
         #expect(machine.isAnswering && !machine.awaitsClient)
         machine.responseHeadWritten(keepAlive: true)
@@ -37,15 +37,15 @@ import Testing
     @Test func aRefusedHeadIsAnsweredAfterItsBodyIsDropped() {
         var machine = Machine()
         _ = machine.channelRead(.head(Self.head()))
-        machine.refused(.invalidAPIKey(presented: true), close: false)
+        machine.refused(close: false)
         #expect(machine.channelRead(.body(ByteBuffer(string: "dropped"))) == .none)
-        #expect(machine.channelRead(.end(nil)) == .answerError(.invalidAPIKey(presented: true)))
+        #expect(machine.channelRead(.end(nil)) == .answerError(.refusal))
         #expect(machine.keepAlive)
         // A body refused by its declared length closes the connection after the answer.
         var tooLarge = Machine()
         _ = tooLarge.channelRead(.head(Self.head()))
-        tooLarge.refused(.requestTooLarge(limit: 5), close: true)
-        #expect(tooLarge.channelRead(.end(nil)) == .answerError(.requestTooLarge(limit: 5)))
+        tooLarge.refused(close: true)
+        #expect(tooLarge.channelRead(.end(nil)) == .answerError(.refusal))
         tooLarge.responseHeadWritten(keepAlive: tooLarge.keepAlive)
         #expect(tooLarge.responseFinished() == .close)
     }
@@ -54,8 +54,8 @@ import Testing
         var machine = Machine()
         _ = machine.channelRead(.head(Self.head()))
         _ = machine.admitted(bodyLimit: 8, expectsContinue: false)
-        #expect(machine.channelRead(.body(ByteBuffer(string: "12345"))) == .appendBody(ByteBuffer(string: "12345")))
-        #expect(machine.channelRead(.body(ByteBuffer(string: "6789"))) == .answerError(.requestTooLarge(limit: 8)))
+        #expect(machine.channelRead(.body(ByteBuffer(string: "12345"))) == .appendBody)
+        #expect(machine.channelRead(.body(ByteBuffer(string: "6789"))) == .answerError(.bodyTooLarge(limit: 8)))
         #expect(!machine.keepAlive)
         // What the client sends meanwhile waits; the answer closes.
         #expect(machine.channelRead(.body(ByteBuffer(string: "more"))) == .none)
@@ -75,19 +75,20 @@ import Testing
         #expect(machine.read() == .none)
         machine.responseHeadWritten(keepAlive: true)
         #expect(machine.responseFinished() == .resumeQueued)
-        #expect(machine.nextQueued() == .admit(second))
+        let queued = machine.nextQueued()
+        #expect(queued?.action == .admit && queued?.part == .head(second))
         #expect(machine.admitted(bodyLimit: 100, expectsContinue: false) == .none)
-        #expect(machine.nextQueued() == .answer)
+        #expect(machine.nextQueued()?.action == .answer)
         // The queue is empty: reading resumes (the read that waited), while
         // the second answer is produced; what arrives meanwhile is queued again.
-        #expect(machine.nextQueued() == .read)
+        #expect(machine.nextQueued()?.action == .read)
         #expect(machine.nextQueued() == nil)
         #expect(machine.read() == .read)
         let third = Self.head("/v1/completions")
         #expect(machine.channelRead(.head(third)) == .none)
         machine.responseHeadWritten(keepAlive: true)
         #expect(machine.responseFinished() == .resumeQueued)
-        #expect(machine.nextQueued() == .admit(third))
+        #expect(machine.nextQueued()?.action == .admit)
     }
 
     @Test func keepAliveFollowsTheClientAndTheAnswer() {
@@ -138,7 +139,7 @@ import Testing
         _ = stalled.channelRead(.head(Self.head()))
         _ = stalled.admitted(bodyLimit: 100, expectsContinue: false)
         _ = stalled.channelRead(.body(ByteBuffer(string: "{\"mo")))
-        #expect(stalled.idleTimeout() == .answerError(.requestTimeout()))
+        #expect(stalled.idleTimeout() == .answerError(.requestTimeout))
         #expect(!stalled.keepAlive)
         var answering = Machine()
         _ = answering.channelRead(.head(Self.head()))
@@ -150,18 +151,14 @@ import Testing
 
     @Test func aParseErrorIsAnsweredUnlessAnAnswerIsUnderWay() {
         var fresh = Machine()
-        guard case .answerError(let error) = fresh.parseError("invalid method") else {
-            Issue.record("no answer")
-            return
-        }
-        #expect(error.status == 400 && error.message.contains("invalid method"))
+        #expect(fresh.parseError() == .answerError(.invalidHTTP))
         #expect(!fresh.keepAlive)
         var busy = Machine()
         _ = busy.channelRead(.head(Self.head()))
         _ = busy.admitted(bodyLimit: 100, expectsContinue: false)
         _ = busy.channelRead(.end(nil))
         // Pipelined garbage behind a request: the answer goes out, then the connection closes.
-        #expect(busy.parseError("garbage") == .none)
+        #expect(busy.parseError() == .none)
         busy.responseHeadWritten(keepAlive: busy.keepAlive)
         #expect(busy.responseFinished() == .close)
         var other = Machine()

@@ -21,8 +21,12 @@ import NIOHTTP1
 ///   busy one after its answer.
 /// - **Idle and stalled clients, parse errors, `Expect: 100-continue`.**
 ///
+/// Actions carry no request bytes (the head or body part is the one just
+/// passed in, or the one `nextQueued` returns) and no strings: they are
+/// plain values, made and dropped for free on every request.
+///
 ///     var machine = ClientConnectionStateMachine()
-///     machine.channelRead(.head(head))      // .admit(head)
+///     machine.channelRead(.head(head))      // .admit
 ///     machine.admitted(bodyLimit: 1024, expectsContinue: false)
 ///     machine.channelRead(.end(nil))        // .answer
 package struct ClientConnectionStateMachine {
@@ -30,16 +34,16 @@ package struct ClientConnectionStateMachine {
         case none
         /// Pass the read on to the socket.
         case read
-        /// A request head arrived: decide what can be decided from it and
-        /// report `admitted` or `refused`.
-        case admit(HTTPRequestHead)
-        /// A part of the admitted request's body.
-        case appendBody(ByteBuffer)
+        /// The request head just read arrived: decide what can be decided
+        /// from it and report `admitted` or `refused`.
+        case admit
+        /// The body part just read belongs to the admitted request.
+        case appendBody
         /// The admitted request is complete: answer it.
         case answer
         /// Answer with this error (the connection closes after it unless
         /// `keepAlive` still holds).
-        case answerError(OpenAIError)
+        case answerError(ClientError)
         /// The client expects `100 Continue` before it sends the body.
         case sendContinue
         /// Close the connection now.
@@ -47,6 +51,18 @@ package struct ClientConnectionStateMachine {
         /// Serve the requests queued behind the answer, outside the current
         /// callback (call `nextQueued` until it returns nil).
         case resumeQueued
+    }
+
+    /// The errors the connection itself answers.
+    package enum ClientError: Equatable {
+        /// The refusal its head got (`refused`), now that the body is read.
+        case refusal
+        /// The body passed `max_body_bytes`.
+        case bodyTooLarge(limit: Int)
+        /// The client stalled mid-request.
+        case requestTimeout
+        /// NIO's parser refused the bytes.
+        case invalidHTTP
     }
 
     private enum Phase {
@@ -57,7 +73,7 @@ package struct ClientConnectionStateMachine {
         /// Reading an admitted request's body.
         case receiving(bodyBytes: Int, limit: Int)
         /// Reading and dropping the body of a request refused from its head.
-        case discarding(OpenAIError)
+        case discarding
         /// The answer is being produced.
         case answering
     }
@@ -110,16 +126,19 @@ package struct ClientConnectionStateMachine {
         return .read
     }
 
-    /// The next queued part's action once an answer is done; nil when the
-    /// queue is empty or another answer began (then `responseFinished`
-    /// resumes again).
-    package mutating func nextQueued() -> Action? {
-        if !queued.isEmpty, !isAnswering { return process(queued.removeFirst()) }
+    /// The next queued part and its action once an answer is done; nil
+    /// when the queue is empty or another answer began (then
+    /// `responseFinished` resumes again).
+    package mutating func nextQueued() -> (action: Action, part: HTTPServerRequestPart?)? {
+        if !queued.isEmpty, !isAnswering {
+            let part = queued.removeFirst()
+            return (process(part), part)
+        }
         guard queued.isEmpty, readsHeld else { return nil }
         readsHeld = false
         if readPending {
             readPending = false
-            return .read
+            return (.read, nil)
         }
         return nil
     }
@@ -132,17 +151,17 @@ package struct ClientConnectionStateMachine {
             requestInFlight = true
             responseStarted = false
             phase = .admitting
-            return .admit(head)
+            return .admit
         case .body(let buffer):
             switch phase {
             case .receiving(let bodyBytes, let limit):
                 if bodyBytes + buffer.readableBytes > limit {
                     keepAlive = false
                     phase = .answering
-                    return .answerError(.requestTooLarge(limit: limit))
+                    return .answerError(.bodyTooLarge(limit: limit))
                 }
                 phase = .receiving(bodyBytes: bodyBytes + buffer.readableBytes, limit: limit)
-                return .appendBody(buffer)
+                return .appendBody
             case .discarding, .idle, .admitting, .answering:
                 return .none
             }
@@ -151,9 +170,9 @@ package struct ClientConnectionStateMachine {
             case .receiving:
                 phase = .answering
                 return .answer
-            case .discarding(let error):
+            case .discarding:
                 phase = .answering
-                return .answerError(error)
+                return .answerError(.refusal)
             case .idle, .admitting, .answering:
                 return .none
             }
@@ -169,13 +188,13 @@ package struct ClientConnectionStateMachine {
         return expectsContinue ? .sendContinue : .none
     }
 
-    /// The head is refused with `error`, answered once the body is read;
-    /// `close`: the body is not worth reading (413 by its declared length),
-    /// so the connection closes after the answer.
-    package mutating func refused(_ error: OpenAIError, close: Bool) {
+    /// The head is refused; the refusal is answered once the body is read
+    /// (`.answerError(.refusal)`). `close`: the body is not worth reading
+    /// (413 by its declared length), so the connection closes after the answer.
+    package mutating func refused(close: Bool) {
         guard case .admitting = phase else { return }
         if close { keepAlive = false }
-        phase = .discarding(error)
+        phase = .discarding
     }
 
     // MARK: - Answering
@@ -213,7 +232,7 @@ package struct ClientConnectionStateMachine {
         case .receiving, .discarding, .admitting:
             keepAlive = false
             phase = .answering
-            return .answerError(.requestTimeout())
+            return .answerError(.requestTimeout)
         case .answering:
             // Waiting on the provider, not on the client.
             return .none
@@ -221,14 +240,14 @@ package struct ClientConnectionStateMachine {
     }
 
     /// NIO's parser refused the bytes (it reads no more of them).
-    package mutating func parseError(_ description: String) -> Action {
+    package mutating func parseError() -> Action {
         keepAlive = false
         if !responseStarted, !isAnswering {
             // Say so before closing, in OpenAI's shape, as long as no answer
             // is under way; pipelined garbage behind a request only closes the
             // connection after that request's answer.
             phase = .answering
-            return .answerError(.invalidRequest("The request is not valid HTTP/1.1: \(description).", param: nil))
+            return .answerError(.invalidHTTP)
         }
         return isAnswering ? .none : .close
     }

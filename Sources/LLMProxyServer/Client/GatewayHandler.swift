@@ -34,6 +34,9 @@ final class GatewayHandler: ChannelDuplexHandler, RemovableChannelHandler, Deadl
     private var requestIsHEAD = false
     /// The error dialect of the current request's API.
     private var dialect = ErrorDialect.openAI
+    /// What the current request was refused with, answered once its body is
+    /// read (or what NIO's parser said of the bytes).
+    private var refusal: OpenAIError?
     /// The access-log and metrics record of the request in flight.
     private var record: RequestRecord?
     /// The key's request limit and what is left of it, which every response
@@ -79,7 +82,8 @@ final class GatewayHandler: ChannelDuplexHandler, RemovableChannelHandler, Deadl
     // MARK: - Inbound
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        run(machine.channelRead(unwrapInboundIn(data)))
+        let part = unwrapInboundIn(data)
+        run(machine.channelRead(part), part: part)
     }
 
     func read(context: ChannelHandlerContext) {
@@ -103,29 +107,32 @@ final class GatewayHandler: ChannelDuplexHandler, RemovableChannelHandler, Deadl
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         if error is HTTPParserError {
-            run(machine.parseError("\(error)"))
+            refusal = .invalidRequest("The request is not valid HTTP/1.1: \(error).", param: nil)
+            run(machine.parseError())
         } else {
             loop.logger.debug("client connection error", metadata: ["error": "\(error)"])
             run(machine.connectionError())
         }
     }
 
-    /// Performs what the state machine decided.
-    private func run(_ action: ClientConnectionStateMachine.Action) {
+    /// Performs what the state machine decided about `part` (the request
+    /// part the event was about, if any).
+    private func run(_ action: ClientConnectionStateMachine.Action, part: HTTPServerRequestPart? = nil) {
         switch action {
         case .none:
             break
         case .read:
             context?.read()
-        case .admit(let head):
+        case .admit:
+            guard case .head(let head) = part else { return }
             begin(head)
-        case .appendBody(var part):
-            guard incoming != nil else { return }
+        case .appendBody:
+            guard case .body(var buffer) = part, incoming != nil else { return }
             if incoming!.body.readableBytes == 0 {
                 // Most bodies arrive in one read: keep that slice, no copy.
-                incoming!.body = part
+                incoming!.body = buffer
             } else {
-                incoming!.body.writeBuffer(&part)
+                incoming!.body.writeBuffer(&buffer)
             }
         case .answer:
             // `incoming` is set whenever the machine admitted a head; were it
@@ -134,7 +141,15 @@ final class GatewayHandler: ChannelDuplexHandler, RemovableChannelHandler, Deadl
             answer(request)
         case .answerError(let error):
             incoming = nil
-            sendError(error)
+            let answer: OpenAIError
+            switch error {
+            case .refusal: answer = refusal ?? .invalidRequest("The request was refused.")
+            case .bodyTooLarge(let limit): answer = .requestTooLarge(limit: limit)
+            case .requestTimeout: answer = .requestTimeout()
+            case .invalidHTTP: answer = refusal ?? .invalidRequest("The request is not valid HTTP/1.1.")
+            }
+            refusal = nil
+            sendError(answer)
         case .sendContinue:
             context?.writeAndFlush(wrapOutboundOut(ByteBuffer(staticString: "HTTP/1.1 100 Continue\r\n\r\n")), promise: nil)
         case .close:
@@ -151,7 +166,7 @@ final class GatewayHandler: ChannelDuplexHandler, RemovableChannelHandler, Deadl
         // Deferred, so the next request never starts inside the previous one's callbacks.
         context.eventLoop.execute {
             let handler = bound.value
-            while let action = handler.machine.nextQueued() { handler.run(action) }
+            while let (action, part) = handler.machine.nextQueued() { handler.run(action, part: part) }
         }
     }
 
@@ -219,7 +234,8 @@ final class GatewayHandler: ChannelDuplexHandler, RemovableChannelHandler, Deadl
                 limiter: keyIndex.map { loop.limiters[$0] } ?? nil, body: .sharedEmpty)
             run(machine.admitted(bodyLimit: snapshot.config.server.maxBodyBytes, expectsContinue: facts.expectsContinue))
         case .refused(let error, let close):
-            machine.refused(error, close: close)
+            refusal = error
+            machine.refused(close: close)
         }
     }
 
