@@ -16,6 +16,10 @@ public enum API: Int, Sendable, CaseIterable {
     /// Google's native API, relayed unchanged: `models/{model}:generateContent`.
     case geminiGenerateContent
     case geminiStreamGenerateContent
+    /// Anthropic's Messages API: `POST /v1/messages`.
+    case messages
+    /// `POST /v1/messages/count_tokens`.
+    case countTokens
 
     public var row: APIRow { API.table[rawValue] }
 
@@ -25,22 +29,32 @@ public enum API: Int, Sendable, CaseIterable {
         APIRow(
             endpointLabel: "/v1/chat/completions",
             inbound: [.exact("/v1/chat/completions"), .exact("/chat/completions"), .azureDeployment(operation: "/chat/completions")],
-            model: .bodyField, providerTypes: nil, openAIPath: "/chat/completions", streamCompletion: .doneSentinel, dialect: .openAI),
+            model: .bodyField, providerTypes: openAIStyle, openAIPath: "/chat/completions", streamCompletion: .doneSentinel, dialect: .openAI),
         APIRow(
             endpointLabel: "/v1/completions",
             inbound: [.exact("/v1/completions"), .exact("/completions"), .azureDeployment(operation: "/completions")],
-            model: .bodyField, providerTypes: nil, openAIPath: "/completions", streamCompletion: .doneSentinel, dialect: .openAI),
+            model: .bodyField, providerTypes: openAIStyle, openAIPath: "/completions", streamCompletion: .doneSentinel, dialect: .openAI),
         APIRow(
             endpointLabel: "/v1/embeddings",
             inbound: [.exact("/v1/embeddings"), .exact("/embeddings"), .azureDeployment(operation: "/embeddings")],
-            model: .bodyField, providerTypes: nil, openAIPath: "/embeddings", streamCompletion: .doneSentinel, dialect: .openAI),
+            model: .bodyField, providerTypes: openAIStyle, openAIPath: "/embeddings", streamCompletion: .doneSentinel, dialect: .openAI),
         APIRow(
             endpointLabel: "generateContent", inbound: [.googleModelAction("generateContent")],
             model: .path, providerTypes: [.gemini], openAIPath: nil, streamCompletion: .finishReason, dialect: .google),
         APIRow(
             endpointLabel: "streamGenerateContent", inbound: [.googleModelAction("streamGenerateContent")],
             model: .path, providerTypes: [.gemini], openAIPath: nil, streamCompletion: .finishReason, dialect: .google),
+        APIRow(
+            endpointLabel: "/v1/messages", inbound: [.exact("/v1/messages")],
+            model: .bodyField, providerTypes: [.anthropic, .mock], openAIPath: nil, streamCompletion: .messageStop, dialect: .anthropic),
+        APIRow(
+            endpointLabel: "/v1/messages/count_tokens", inbound: [.exact("/v1/messages/count_tokens")],
+            model: .bodyField, providerTypes: [.anthropic, .mock], openAIPath: nil, streamCompletion: .messageStop, dialect: .anthropic),
     ]
+
+    /// The provider types that speak OpenAI's API (Gemini through its
+    /// OpenAI-compatible endpoint; the mock answers it).
+    private static let openAIStyle: Set<ProviderType> = [.openai, .azure, .gemini, .mock]
 }
 
 /// One row of the API table. A class, so reading a request's row retains
@@ -106,4 +120,7 @@ public enum StreamCompletion: Sendable, Equatable {
     case doneSentinel
     /// Google's: a chunk with a `finishReason`.
     case finishReason
+    /// Anthropic's: a `message_stop` event (or an `error` event, which ends
+    /// the stream as the provider meant it to).
+    case messageStop
 }

@@ -138,6 +138,8 @@ public struct ConfigParser {
             if let parsed = UpstreamEndpoint(parsing: v) { endpoint = parsed } else {
                 report(n, "\(label): api_base '\(v)' is not an http(s) URL such as https://api.openai.com/v1")
             }
+        } else if fields["api_base"] == nil && type == .anthropic {
+            endpoint = UpstreamEndpoint(parsing: ProviderConfig.defaultAnthropicAPIBase)
         } else if fields["api_base"] == nil && type != .mock {
             report(node, "\(label) needs an 'api_base' (an http(s) URL)")
         }

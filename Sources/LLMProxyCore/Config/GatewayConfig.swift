@@ -44,6 +44,8 @@ public enum ProviderType: String, Sendable, CaseIterable {
     case openai
     case azure
     case gemini
+    /// Anthropic's Messages API (and Anthropic-compatible servers).
+    case anthropic
     case mock
 }
 
@@ -117,6 +119,8 @@ public struct ProviderConfig: Sendable {
     public var modelMapping: ModelMapping?
 
     public static let defaultAzureAPIVersion = "2024-05-01-preview"
+    /// An `anthropic` provider without `api_base`.
+    public static let defaultAnthropicAPIBase = "https://api.anthropic.com"
 }
 
 /// A provider's `model_mapping`: exact keys are looked up first, then the

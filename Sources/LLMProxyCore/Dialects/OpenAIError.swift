@@ -47,7 +47,7 @@ public struct OpenAIError: Error, Sendable, Equatable {
             status: 401,
             message: presented
                 ? "Incorrect API key provided. Use a master key configured in the gateway."
-                : "Missing API key. Send it as 'Authorization: Bearer <key>', 'api-key', 'x-goog-api-key' or '?key='.",
+                : "Missing API key. Send it as 'Authorization: Bearer <key>', 'api-key', 'x-api-key', 'x-goog-api-key' or '?key='.",
             type: "authentication_error", code: "invalid_api_key")
     }
 

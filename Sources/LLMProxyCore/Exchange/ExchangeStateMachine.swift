@@ -204,8 +204,11 @@ package struct ExchangeStateMachine {
             state = .finished
             var interruption: String?
             if let tracker, !tracker.isComplete {
-                interruption = tracker.completion == .doneSentinel
-                    ? "the response ended without 'data: [DONE]'" : "the response ended without a chunk with a finishReason"
+                switch tracker.completion {
+                case .doneSentinel: interruption = "the response ended without 'data: [DONE]'"
+                case .finishReason: interruption = "the response ended without a chunk with a finishReason"
+                case .messageStop: interruption = "the response ended without a message_stop event"
+                }
             }
             return .finishRelay(reusable: reusable, interruption: interruption)
         case .readingRetryable(let candidate, let head, let body):

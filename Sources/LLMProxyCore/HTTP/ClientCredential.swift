@@ -13,6 +13,7 @@ package enum ClientCredential {
             return authorization[start...]
         }
         if let key = headers.apiKey { return Substring(key) }
+        if let key = headers.anthropicAPIKey { return Substring(key) }
         if let key = headers.googleAPIKey { return Substring(key) }
         if let query {
             for pair in query.split(separator: "&") where pair.hasPrefix("key=") {
@@ -23,5 +24,5 @@ package enum ClientCredential {
     }
 
     /// Client headers that carry credentials: never forwarded.
-    package static let headerNames = ["authorization", "api-key", "x-goog-api-key"]
+    package static let headerNames = ["authorization", "api-key", "x-api-key", "x-goog-api-key"]
 }

@@ -69,7 +69,51 @@ public enum MockProvider {
             return Response(
                 contentType: "application/json", usage: counts,
                 chunks: ["{\"id\":\"chatcmpl-\(id)\",\"object\":\"chat.completion\",\"created\":\(created),\"model\":\(JSONString.quoted(upstreamModel)),\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":\(JSONString.quoted(reply))},\"finish_reason\":\"stop\"}],\"usage\":\(usage)}"])
+        case .messages, .countTokens:
+            return anthropicMessages(request, api: api, stream: stream, id: id, upstreamModel: upstreamModel)
         }
+    }
+
+    /// Anthropic's Messages API: a message echoing the last user turn, or its
+    /// events (`message_start` … `message_stop`) when streamed; `count_tokens`
+    /// answers `{"input_tokens": n}`.
+    private static func anthropicMessages(_ request: [String: Any], api: API, stream: Bool, id: String, upstreamModel: String) -> Response {
+        let messages = request["messages"] as? [[String: Any]] ?? []
+        let system = text(of: request["system"])
+        let inputTokens = messages.reduce(system.isEmpty ? 0 : tokenCount(system)) { $0 + tokenCount(text(of: $1["content"])) }
+        if api == .countTokens {
+            return Response(
+                contentType: "application/json", usage: .init(prompt: inputTokens, completion: 0, total: inputTokens),
+                chunks: ["{\"input_tokens\":\(inputTokens)}"])
+        }
+        let lastUser = messages.last { ($0["role"] as? String) == "user" }
+        let prompt = text(of: lastUser?["content"])
+        let reply = prompt.isEmpty ? "Hello from the llm-proxy mock provider." : prompt
+        let outputTokens = tokenCount(reply)
+        let counts = UsageObserver.Usage(prompt: inputTokens, completion: outputTokens, total: inputTokens + outputTokens)
+        let model = JSONString.quoted(upstreamModel)
+        let messageID = JSONString.quoted("msg_\(id)")
+        guard stream else {
+            return Response(
+                contentType: "application/json", usage: counts,
+                chunks: ["{\"id\":\(messageID),\"type\":\"message\",\"role\":\"assistant\",\"model\":\(model),"
+                    + "\"content\":[{\"type\":\"text\",\"text\":\(JSONString.quoted(reply))}],\"stop_reason\":\"end_turn\",\"stop_sequence\":null,"
+                    + "\"usage\":{\"input_tokens\":\(inputTokens),\"output_tokens\":\(outputTokens)}}"])
+        }
+        func event(_ name: String, _ data: String) -> String { "event: \(name)\ndata: \(data)\n\n" }
+        var chunks = [
+            event("message_start", "{\"type\":\"message_start\",\"message\":{\"id\":\(messageID),\"type\":\"message\",\"role\":\"assistant\","
+                + "\"model\":\(model),\"content\":[],\"stop_reason\":null,\"stop_sequence\":null,\"usage\":{\"input_tokens\":\(inputTokens),\"output_tokens\":1}}}"),
+            event("content_block_start", "{\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}"),
+        ]
+        chunks += pieces(of: reply).map {
+            event("content_block_delta", "{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\(JSONString.quoted($0))}}")
+        }
+        chunks.append(event("content_block_stop", "{\"type\":\"content_block_stop\",\"index\":0}"))
+        chunks.append(event(
+            "message_delta", "{\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\",\"stop_sequence\":null},\"usage\":{\"output_tokens\":\(outputTokens)}}"))
+        chunks.append(event("message_stop", "{\"type\":\"message_stop\"}"))
+        return Response(contentType: "text/event-stream", usage: counts, chunks: chunks)
     }
 
     /// Content is a string, or a list of parts of which the text ones count.

@@ -7,6 +7,9 @@ public struct UpstreamRequestPlan: Sendable, Equatable {
     public var headers: [Header]
     /// Whether the body's top-level `model` is replaced with the upstream model.
     public var replacesModel: Bool
+    /// Sent only when the client sent no header of that name
+    /// (`anthropic-version`: the client's own version wins).
+    public var defaultHeaders: [Header] = []
 
     public struct Header: Sendable, Equatable {
         public var name: String
@@ -28,6 +31,7 @@ public enum ProviderAdapters {
         case .openai, .mock: return OpenAIAdapter()
         case .azure: return AzureOpenAIAdapter()
         case .gemini: return GeminiAdapter()
+        case .anthropic: return AnthropicAdapter()
         }
     }
 }
@@ -106,7 +110,7 @@ public struct GeminiAdapter: ProviderAdapter {
             var target = "\(nativeBase)/models/\(PercentEncoding.encodePathSegment(upstreamModel)):\(action)"
             if let query = Self.queryWithoutKey(clientQuery) { target += "?" + query }
             return UpstreamRequestPlan(target: target, headers: headers(provider), replacesModel: false)
-        case .chatCompletions, .completions, .embeddings:
+        case .chatCompletions, .completions, .embeddings, .messages, .countTokens:
             return UpstreamRequestPlan(target: base + (api.row.openAIPath ?? ""), headers: headers(provider), replacesModel: true)
         }
     }
@@ -130,6 +134,43 @@ public struct GeminiAdapter: ProviderAdapter {
         guard let query, !query.isEmpty else { return nil }
         let kept = query.split(separator: "&").filter { !($0 == "key" || $0.hasPrefix("key=")) }
         return kept.isEmpty ? nil : kept.joined(separator: "&")
+    }
+}
+
+/// Anthropic's Messages API (`https://api.anthropic.com`) and servers that
+/// speak it: the key in `x-api-key`, and `anthropic-version: 2023-06-01`
+/// unless the client sent its own (its `anthropic-beta` is forwarded as is).
+public struct AnthropicAdapter: ProviderAdapter {
+    public init() {}
+
+    public static let defaultVersion = "2023-06-01"
+
+    public func plan(_ api: API, upstreamModel: String, provider: ProviderConfig, clientQuery: Substring?) -> UpstreamRequestPlan {
+        let base = provider.endpoint?.basePath ?? ""
+        let path: String
+        switch api {
+        case .messages: path = "/v1/messages"
+        case .countTokens: path = "/v1/messages/count_tokens"
+        case .chatCompletions, .completions, .embeddings, .geminiGenerateContent, .geminiStreamGenerateContent:
+            // Not served (the API table says so); an OpenAI-style path keeps the plan total.
+            path = api.row.openAIPath ?? ""
+        }
+        return UpstreamRequestPlan(target: base + path, headers: headers(provider), replacesModel: true, defaultHeaders: defaultHeaders)
+    }
+
+    /// `GET {api_base}/v1/models`, Anthropic's listing, unless the operator
+    /// set a `health_check.path` of their own.
+    public func probePlan(path: String, provider: ProviderConfig) -> UpstreamRequestPlan {
+        let probePath = path == HealthCheckConfig().path ? "/v1/models" : path
+        var headers = headers(provider)
+        headers.append(contentsOf: defaultHeaders)
+        return UpstreamRequestPlan(target: (provider.endpoint?.basePath ?? "") + probePath, headers: headers, replacesModel: false)
+    }
+
+    private var defaultHeaders: [UpstreamRequestPlan.Header] { [.init(name: "anthropic-version", value: Self.defaultVersion)] }
+
+    private func headers(_ provider: ProviderConfig) -> [UpstreamRequestPlan.Header] {
+        baseHeaders(provider) + [.init(name: "x-api-key", value: provider.apiKey)]
     }
 }
 

@@ -18,8 +18,8 @@ package enum ForwardedHeaders {
 
     /// The request headers for the provider, in order: `Host`, the client's
     /// minus hop-by-hop and credential headers, the plan's (provider headers
-    /// and key), `Content-Length`, and the request id unless the client sent
-    /// one. Handed to `emit` one by one, so they can be written straight
+    /// and key), its defaults the client did not send, `Content-Length`, and
+    /// the request id unless the client sent one. Handed to `emit` one by one, so they can be written straight
     /// into the request's bytes.
     package static func upstreamRequest(
         client: HTTPHeaders, plan: UpstreamRequestPlan, host: String, contentLength: Int, requestID: String?,
@@ -31,6 +31,8 @@ package enum ForwardedHeaders {
         var connectionTokens: [Substring] = []
         var sawContentType = false
         var sawRequestID = false
+        // Which of the plan's defaults the client sent itself (rarely any defaults at all).
+        var sentDefaults = 0
         for (name, value) in client {
             if name.isHeaderName("connection") && !value.isHeaderName("keep-alive") && !value.isHeaderName("close") {
                 connectionTokens += value.split(separator: ",").map { $0.trimmingASCIISpaces() }
@@ -45,10 +47,14 @@ package enum ForwardedHeaders {
             }
             if name.isHeaderName("content-type") { sawContentType = true }
             if name.isHeaderName("x-request-id") { sawRequestID = true }
+            if !plan.defaultHeaders.isEmpty, let index = plan.defaultHeaders.firstIndex(where: { name.isHeaderName($0.name) }) {
+                sentDefaults |= 1 << index
+            }
             emit(name, value)
         }
         if !sawContentType && contentLength > 0 { emit("Content-Type", "application/json") }
         for header in plan.headers { emit(header.name, header.value) }
+        for (index, header) in plan.defaultHeaders.enumerated() where sentDefaults & (1 << index) == 0 { emit(header.name, header.value) }
         emit("Content-Length", String(contentLength))
         // The same id in the provider's logs as in ours.
         if !sawRequestID, let requestID { emit("X-Request-Id", requestID) }

@@ -8,6 +8,8 @@ package struct RequestHeadFacts {
     package var authorization: String?
     package var apiKey: String?
     package var googleAPIKey: String?
+    /// `x-api-key`, the Anthropic SDKs' header.
+    package var anthropicAPIKey: String?
     package var contentLength: String?
     package var expect: String?
 
@@ -19,6 +21,8 @@ package struct RequestHeadFacts {
                 if expect == nil && name.isHeaderName("expect") { expect = value }
             case 7:
                 if apiKey == nil && name.isHeaderName("api-key") { apiKey = value }
+            case 9:
+                if anthropicAPIKey == nil && name.isHeaderName("x-api-key") { anthropicAPIKey = value }
             case 12:
                 if requestID == nil && name.isHeaderName("x-request-id") { requestID = value }
             case 13:

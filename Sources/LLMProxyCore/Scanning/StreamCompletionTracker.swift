@@ -1,17 +1,20 @@
 import NIOCore
 
 /// Watches a relayed SSE stream for the sign its API gives of a complete
-/// stream (`StreamCompletion`): OpenAI's closing `data: [DONE]`, or a
-/// Google chunk with a `finishReason`. An upstream that ends the HTTP
+/// stream (`StreamCompletion`): OpenAI's closing `data: [DONE]`, a Google
+/// chunk with a `finishReason`, Anthropic's `message_stop` (or `error`) event. An upstream that ends the HTTP
 /// response early is then never passed off to the client as a complete
 /// stream. Keeps only the last few bytes: the relay stays byte-for-byte and
 /// unbuffered.
 package struct StreamCompletionTracker {
     package let completion: StreamCompletion
     private var tail: [UInt8] = []
-    private var sawFinishReason = false
+    private var sawMarker = false
     private static let window = 32
-    private static let finishReason = Array("\"finishReason\"".utf8)
+    /// Quoted JSON, so the same words inside a message's text (escaped
+    /// quotes there) do not count.
+    private static let finishReason = [Array("\"finishReason\"".utf8)]
+    private static let messageStop = [Array("\"type\":\"message_stop\"".utf8), Array("\"type\":\"error\"".utf8)]
 
     package init(_ completion: StreamCompletion = .doneSentinel) {
         self.completion = completion
@@ -22,12 +25,9 @@ package struct StreamCompletionTracker {
         case .doneSentinel:
             keepTail(of: buffer)
         case .finishReason:
-            guard !sawFinishReason else { return }
-            // The tail carries a marker split across two reads.
-            var window = tail
-            window.append(contentsOf: buffer.readableBytesView)
-            sawFinishReason = Self.contains(window, Self.finishReason)
-            tail = Array(window.suffix(Self.finishReason.count - 1))
+            watch(buffer, for: Self.finishReason)
+        case .messageStop:
+            watch(buffer, for: Self.messageStop)
         }
     }
 
@@ -35,7 +35,7 @@ package struct StreamCompletionTracker {
     package var isComplete: Bool {
         switch completion {
         case .doneSentinel: return sawDone
-        case .finishReason: return sawFinishReason
+        case .finishReason, .messageStop: return sawMarker
         }
     }
 
@@ -46,6 +46,17 @@ package struct StreamCompletionTracker {
         let marker = Array("[DONE]".utf8)
         guard end >= marker.count, Array(tail[(end - marker.count)..<end]) == marker else { return false }
         return true
+    }
+
+    /// Whether any of `markers` went by; the tail carries a marker split
+    /// across two reads.
+    private mutating func watch(_ buffer: ByteBuffer, for markers: [[UInt8]]) {
+        guard !sawMarker else { return }
+        var window = tail
+        window.append(contentsOf: buffer.readableBytesView)
+        sawMarker = markers.contains { Self.contains(window, $0) }
+        let longest = markers.map(\.count).max() ?? 1
+        tail = Array(window.suffix(longest - 1))
     }
 
     private mutating func keepTail(of buffer: ByteBuffer) {
@@ -62,7 +73,7 @@ package struct StreamCompletionTracker {
         var index = 0
         let last = bytes.count - marker.count
         while index <= last {
-            // The marker's second byte, `f`, is rare in JSON punctuation: skip to it.
+            // A marker's second byte is a letter, rarer than its opening quote: skip to it.
             guard let f = bytes[(index + 1)...].firstIndex(of: marker[1]) else { return false }
             let start = f - 1
             if start > last { return false }

@@ -7,9 +7,11 @@ import NIOCore
 
 /// Reads token counts from a response as it passes through, without
 /// buffering or altering it: OpenAI's `usage` (`prompt_tokens`,
-/// `completion_tokens`, `total_tokens`) and Gemini's `usageMetadata`
-/// (`promptTokenCount`, `candidatesTokenCount`, `totalTokenCount`). A stream
-/// reports usage in its last chunks; the last value seen wins.
+/// `completion_tokens`, `total_tokens`), Gemini's `usageMetadata`
+/// (`promptTokenCount`, `candidatesTokenCount`, `totalTokenCount`) and
+/// Anthropic's `usage` (`input_tokens`, `output_tokens`, whose sum is the
+/// total: `message_start` carries the input, `message_delta` the output so
+/// far). A stream reports usage in its last chunks; the last value seen wins.
 package struct UsageObserver {
     package init() {}
 
@@ -28,6 +30,8 @@ package struct UsageObserver {
 
     private enum Slot: Sendable {
         case prompt, completion, total
+        /// Anthropic's, which gives no total.
+        case input, output
     }
 
     /// Static strings: comparing against them reads no array storage and
@@ -39,6 +43,8 @@ package struct UsageObserver {
         ("\"promptTokenCount\"", .prompt),
         ("\"candidatesTokenCount\"", .completion),
         ("\"totalTokenCount\"", .total),
+        ("\"input_tokens\"", .input),
+        ("\"output_tokens\"", .output),
     ]
 
     package mutating func observe(_ buffer: ByteBuffer) {
@@ -75,8 +81,8 @@ package struct UsageObserver {
     /// (Gemini), both with a `k`, which JSON keys and model text have far
     /// fewer of than quotes: the scan jumps from `k` to `k` (memchr) rather
     /// than through a completion's dozens of quoted keys and values. From
-    /// an ending, the name's opening quote is 6, 7 or 11 bytes back (total,
-    /// prompt, completion or candidates).
+    /// an ending, the name's opening quote is 6, 7 or 11 bytes back (total or
+    /// input; prompt or output; completion or candidates).
     private mutating func scan(_ bytes: UnsafeRawBufferPointer, startsBefore: Int) {
         guard let base = bytes.baseAddress else { return }
         let count = bytes.count
@@ -139,6 +145,12 @@ package struct UsageObserver {
                 case .prompt: current.prompt = value
                 case .completion: current.completion = value
                 case .total: current.total = value
+                case .input:
+                    current.prompt = value
+                    current.total = value + current.completion
+                case .output:
+                    current.completion = value
+                    current.total = current.prompt + value
                 }
                 usage = current
             }
