@@ -2,7 +2,7 @@ import Foundation
 import LLMProxyTestSupport
 import Testing
 
-/// The real `openai` (AzureOpenAI and OpenAI clients) and `google-genai`
+/// The real `openai` (AzureOpenAI and OpenAI clients), `anthropic` and `google-genai`
 /// Python SDKs against the gateway. `.ci/run` creates `.venv-sdk` with them;
 /// without it the test is skipped, which the run's output shows.
 @Suite(.serialized) struct SDKEndToEndTests {
@@ -10,7 +10,7 @@ import Testing
     static let python = packageRoot.appendingPathComponent(".venv-sdk/bin/python")
 
     @Test(.enabled(if: FileManager.default.fileExists(atPath: python.path), "needs .venv-sdk (created by .ci/run)"))
-    func openAIAndGenAISDKsWorkUnchanged() async throws {
+    func openAIAnthropicAndGenAISDKsWorkUnchanged() async throws {
         let upstream = try await MockUpstream { request in
             if request.uri.contains("streamGenerateContent") {
                 return .stream(chunks: [
@@ -29,7 +29,7 @@ import Testing
             providers:
               - name: mock
                 type: mock
-                model_mapping: {demo: demo}
+                model_mapping: {demo: demo, "claude-*": mock-claude}
               - name: gemini
                 type: gemini
                 api_base: \(upstream.baseURL)/v1beta/openai
@@ -39,7 +39,9 @@ import Testing
                 api_base: \(upstream.baseURL)/v1
                 api_key: sk-up
                 model_mapping: {cut: cut}
-            master_keys: [{name: sdk, key: sk-sdk}]
+            master_keys:
+              - {name: sdk, key: sk-sdk}
+              - {name: limited, key: sk-sdk-limited, rate_limit: {requests_per_second: 0.2, burst_size: 1}}
             health_check: {enabled: false}
             """) { gateway in
             let process = Process()
@@ -48,6 +50,9 @@ import Testing
             var environment = ProcessInfo.processInfo.environment
             environment["GATEWAY_URL"] = "http://127.0.0.1:\(gateway.port)"
             environment["GATEWAY_KEY"] = "sk-sdk"
+            environment["GATEWAY_LIMITED_KEY"] = "sk-sdk-limited"
+            // The anthropic SDK's own HTTP stack honours proxy variables.
+            environment["NO_PROXY"] = "127.0.0.1"
             process.environment = environment
             let output = Pipe()
             process.standardOutput = output
@@ -60,6 +65,7 @@ import Testing
             #expect(process.terminationStatus == 0, "\(text)")
             #expect(text.contains("ALL OK"))
             #expect(!text.contains("skip google-genai"))
+            #expect(!text.contains("skip anthropic"))
         }
         await upstream.stop()
     }

@@ -56,6 +56,45 @@ try:
 except openai.APIError as error:
     check("cut stream raises APIError", "ended early" in str(error.message), repr(error))
 
+# The anthropic SDK against /v1/messages (the mock provider answers claude-*).
+try:
+    import anthropic
+
+    claude = anthropic.Anthropic(base_url=URL, api_key=KEY, max_retries=0)
+    message = claude.messages.create(model="claude-test", max_tokens=32, messages=[{"role": "user", "content": "hello claude"}])
+    check("anthropic messages.create", message.content[0].text == "hello claude", repr(message))
+    check("anthropic usage", message.usage.input_tokens > 0 and message.usage.output_tokens > 0, repr(message.usage))
+    with claude.messages.stream(model="claude-test", max_tokens=32, messages=[{"role": "user", "content": "one two three four"}]) as stream:
+        streamed = "".join(stream.text_stream)
+        final = stream.get_final_message()
+    check("anthropic messages.stream text", streamed == "one two three four", repr(streamed))
+    check("anthropic messages.stream final message", final.content[0].text == "one two three four" and final.stop_reason == "end_turn", repr(final))
+    counted = claude.messages.count_tokens(model="claude-test", messages=[{"role": "user", "content": "count these tokens"}])
+    check("anthropic count_tokens", counted.input_tokens > 0, repr(counted))
+    # Claude Code with ANTHROPIC_AUTH_TOKEN sends the key as a bearer token.
+    bearer = anthropic.Anthropic(base_url=URL, auth_token=KEY, max_retries=0)
+    check("anthropic auth_token", bearer.messages.create(model="claude-test", max_tokens=8, messages=[{"role": "user", "content": "hi"}]).content[0].text == "hi")
+    try:
+        anthropic.Anthropic(base_url=URL, api_key="sk-wrong", max_retries=0).messages.create(
+            model="claude-test", max_tokens=8, messages=[{"role": "user", "content": "hi"}])
+        check("anthropic wrong key raises AuthenticationError", False)
+    except anthropic.AuthenticationError as error:
+        check("anthropic wrong key raises AuthenticationError", error.status_code == 401, repr(error))
+    try:
+        claude.messages.create(model="no-such-model", max_tokens=8, messages=[{"role": "user", "content": "hi"}])
+        check("anthropic unknown model raises NotFoundError", False)
+    except anthropic.NotFoundError as error:
+        check("anthropic unknown model raises NotFoundError", error.status_code == 404, repr(error))
+    limited = anthropic.Anthropic(base_url=URL, api_key=os.environ["GATEWAY_LIMITED_KEY"], max_retries=0)
+    try:
+        for _ in range(3):
+            limited.messages.create(model="claude-test", max_tokens=8, messages=[{"role": "user", "content": "hi"}])
+        check("anthropic limited key raises RateLimitError", False)
+    except anthropic.RateLimitError as error:
+        check("anthropic limited key raises RateLimitError", error.status_code == 429, repr(error))
+except ImportError:
+    print("skip anthropic: not installed")
+
 # google-genai against the Gemini-native path.
 try:
     from google import genai
