@@ -137,6 +137,18 @@ import Testing
         #expect(found.map(\.line).sorted() == [1, 2, 3])
     }
 
+    @Test func anthropicProvidersDefaultTheirBaseAndNeedAKey() throws {
+        let config = try ConfigLoader.load(text: "providers:\n  - name: claude\n    type: anthropic\n    api_key: sk-ant\n", file: "f", environment: [:])
+        #expect(config.providers[0].type == .anthropic)
+        #expect(config.providers[0].endpoint == UpstreamEndpoint(parsing: "https://api.anthropic.com"))
+        let missing = errors("providers:\n  - name: claude\n    type: anthropic\n")
+        #expect(missing.count == 1 && missing[0].line == 2 && missing[0].message.contains("needs an 'api_key'"))
+        let empty = errors("providers:\n  - name: claude\n    type: anthropic\n    api_key: \"\"\n")
+        #expect(empty.count == 1 && empty[0].line == 4 && empty[0].message.contains("api_key is empty"))
+        let typo = errors("providers:\n  - name: claude\n    type: antropic\n    api_key: k\n")
+        #expect(typo.contains { $0.line == 3 && $0.message.contains("unknown type") && $0.message.contains("anthropic") })
+    }
+
     @Test func unsetEnvironmentVariableFailsTheLoad() {
         let found = errors("providers:\n  - name: a\n    api_base: http://x\n    api_key: ${NOPE_KEY}\n")
         #expect(found.count == 1 && found[0].line == 4 && found[0].message.contains("NOPE_KEY"))
