@@ -124,6 +124,27 @@ import Testing
             let last = try #require(cut.text.components(separatedBy: "\n\n").filter { !$0.isEmpty }.last)
             #expect(last.hasPrefix("event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"api_error\",\"message\":\"upstream_stream_interrupted: "))
         }
+        // 403 for a model the key may not use, 504 for a provider that never answers.
+        let hanging = try await MockUpstream { _ in .hang }
+        try await withGateway(yaml: """
+            providers:
+              - {name: claude, type: anthropic, api_base: "\(hanging.baseURL)", api_key: sk-ant}
+            master_keys:
+              - {name: k, key: sk-k}
+              - {name: narrow, key: sk-narrow, allowed_models: ["claude-haiku*"]}
+            server: {request_timeout_seconds: 0.3}
+            health_check: {enabled: false}
+            """) { gateway in
+            let forbidden = try await TestClient.request(
+                port: gateway.port, path: "/v1/messages", headers: [("x-api-key", "sk-narrow")], body: #"{"model":"claude-opus","messages":[]}"#, key: nil)
+            #expect(forbidden.status == 403)
+            #expect((forbidden.json()["error"] as? [String: Any])?["type"] as? String == "permission_error")
+            let timedOut = try await TestClient.request(
+                port: gateway.port, path: "/v1/messages", headers: [("x-api-key", "sk-k")], body: #"{"model":"claude-opus","messages":[]}"#, key: nil)
+            #expect(timedOut.status == 504)
+            #expect(timedOut.json()["type"] as? String == "error" && (timedOut.json()["error"] as? [String: Any])?["type"] as? String == "api_error")
+        }
+        await hanging.stop()
         // A provider that is down: 502 in Anthropic's shape.
         let closedPort = try await unusedPort()
         try await withGateway(yaml: """
