@@ -70,13 +70,15 @@ import Testing
     }
 
     @Test func interruptionEventsAreOneEventEachInTheirDialect() throws {
-        let openAI = ErrorDialect.openAI.interruptionEvent("cut")
+        let openAI = StreamInterruption.openAI.event("cut")
         #expect(openAI.hasPrefix("data: {\"error\":") && openAI.hasSuffix("\n\n") && openAI.contains("upstream_stream_interrupted"))
-        let anthropic = ErrorDialect.anthropic.interruptionEvent("cut")
+        let anthropic = StreamInterruption.anthropic.event("cut")
         #expect(anthropic.hasPrefix("event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"api_error\",\"message\":\"upstream_stream_interrupted: "))
-        let google = ErrorDialect.google.interruptionEvent("cut")
+        let google = StreamInterruption.google.event("cut")
         #expect(google.hasPrefix("data: {\"error\":{\"code\":502,\"message\":\"upstream_stream_interrupted: "))
-        for event in [openAI, anthropic, google] {
+        let responses = StreamInterruption.responses.event("cut")
+        #expect(responses.hasPrefix("event: error\ndata: {\"type\":\"error\",\"code\":\"upstream_stream_interrupted\",\"message\":"))
+        for event in [openAI, anthropic, google, responses] {
             let data = try #require(event.split(separator: "\n").first { $0.hasPrefix("data: ") })
             _ = try json(String(data.dropFirst(6)))
             #expect(event.components(separatedBy: "\n\n").count == 2, "one event: \(event)")

@@ -56,6 +56,20 @@ try:
 except openai.APIError as error:
     check("cut stream raises APIError", "ended early" in str(error.message), repr(error))
 
+# The Responses API (the mock provider answers it).
+response = client.responses.create(model="demo", input="hello responses")
+check("openai responses.create", response.output_text == "hello responses", repr(response))
+check("openai responses usage", response.usage is not None and response.usage.total_tokens > 0, repr(response.usage))
+deltas = []
+completed = None
+for event in client.responses.create(model="demo", input=[{"role": "user", "content": "one two three four"}], stream=True):
+    if event.type == "response.output_text.delta":
+        deltas.append(event.delta)
+    elif event.type == "response.completed":
+        completed = event.response
+check("openai responses stream", "".join(deltas) == "one two three four", repr(deltas))
+check("openai responses stream completed", completed is not None and completed.output_text == "one two three four", repr(completed))
+
 # The anthropic SDK against /v1/messages (the mock provider answers claude-*).
 try:
     import anthropic

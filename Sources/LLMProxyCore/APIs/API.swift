@@ -20,6 +20,11 @@ public enum API: Int, Sendable, CaseIterable {
     case messages
     /// `POST /v1/messages/count_tokens`.
     case countTokens
+    /// OpenAI's Responses API: `POST /v1/responses`.
+    case responses
+    case moderations
+    case imagesGenerations
+    case audioSpeech
 
     public var row: APIRow { API.table[rawValue] }
 
@@ -29,27 +34,44 @@ public enum API: Int, Sendable, CaseIterable {
         APIRow(
             endpointLabel: "/v1/chat/completions",
             inbound: [.exact("/v1/chat/completions"), .exact("/chat/completions"), .azureDeployment(operation: "/chat/completions")],
-            model: .bodyField, providerTypes: openAIStyle, openAIPath: "/chat/completions", streamCompletion: .doneSentinel, dialect: .openAI),
+            model: .bodyField, providerTypes: openAIStyle, openAIPath: "/chat/completions", streamCompletion: .doneSentinel, dialect: .openAI, interruption: .openAI),
         APIRow(
             endpointLabel: "/v1/completions",
             inbound: [.exact("/v1/completions"), .exact("/completions"), .azureDeployment(operation: "/completions")],
-            model: .bodyField, providerTypes: openAIStyle, openAIPath: "/completions", streamCompletion: .doneSentinel, dialect: .openAI),
+            model: .bodyField, providerTypes: openAIStyle, openAIPath: "/completions", streamCompletion: .doneSentinel, dialect: .openAI, interruption: .openAI),
         APIRow(
             endpointLabel: "/v1/embeddings",
             inbound: [.exact("/v1/embeddings"), .exact("/embeddings"), .azureDeployment(operation: "/embeddings")],
-            model: .bodyField, providerTypes: openAIStyle, openAIPath: "/embeddings", streamCompletion: .doneSentinel, dialect: .openAI),
+            model: .bodyField, providerTypes: openAIStyle, openAIPath: "/embeddings", streamCompletion: .doneSentinel, dialect: .openAI, interruption: .openAI),
         APIRow(
             endpointLabel: "generateContent", inbound: [.googleModelAction("generateContent")],
-            model: .path, providerTypes: [.gemini], openAIPath: nil, streamCompletion: .finishReason, dialect: .google),
+            model: .path, providerTypes: [.gemini], openAIPath: nil, streamCompletion: .finishReason, dialect: .google, interruption: .google),
         APIRow(
             endpointLabel: "streamGenerateContent", inbound: [.googleModelAction("streamGenerateContent")],
-            model: .path, providerTypes: [.gemini], openAIPath: nil, streamCompletion: .finishReason, dialect: .google),
+            model: .path, providerTypes: [.gemini], openAIPath: nil, streamCompletion: .finishReason, dialect: .google, interruption: .google),
         APIRow(
             endpointLabel: "/v1/messages", inbound: [.exact("/v1/messages")],
-            model: .bodyField, providerTypes: [.anthropic, .mock], openAIPath: nil, streamCompletion: .messageStop, dialect: .anthropic),
+            model: .bodyField, providerTypes: [.anthropic, .mock], openAIPath: nil, streamCompletion: .messageStop, dialect: .anthropic, interruption: .anthropic),
         APIRow(
             endpointLabel: "/v1/messages/count_tokens", inbound: [.exact("/v1/messages/count_tokens")],
-            model: .bodyField, providerTypes: [.anthropic, .mock], openAIPath: nil, streamCompletion: .messageStop, dialect: .anthropic),
+            model: .bodyField, providerTypes: [.anthropic, .mock], openAIPath: nil, streamCompletion: .messageStop, dialect: .anthropic, interruption: .anthropic),
+        APIRow(
+            endpointLabel: "/v1/responses", inbound: [.exact("/v1/responses"), .exact("/responses")],
+            model: .bodyField, providerTypes: [.openai, .azure, .mock], openAIPath: "/responses", streamCompletion: .responseTerminal,
+            dialect: .openAI, interruption: .responses),
+        APIRow(
+            endpointLabel: "/v1/moderations", inbound: [.exact("/v1/moderations"), .exact("/moderations"), .azureDeployment(operation: "/moderations")],
+            model: .bodyField, providerTypes: [.openai, .azure], openAIPath: "/moderations", streamCompletion: .doneSentinel,
+            dialect: .openAI, interruption: .openAI),
+        APIRow(
+            endpointLabel: "/v1/images/generations",
+            inbound: [.exact("/v1/images/generations"), .exact("/images/generations"), .azureDeployment(operation: "/images/generations")],
+            model: .bodyField, providerTypes: [.openai, .azure], openAIPath: "/images/generations", streamCompletion: .doneSentinel,
+            dialect: .openAI, interruption: .openAI),
+        APIRow(
+            endpointLabel: "/v1/audio/speech", inbound: [.exact("/v1/audio/speech"), .exact("/audio/speech"), .azureDeployment(operation: "/audio/speech")],
+            model: .bodyField, providerTypes: [.openai, .azure], openAIPath: "/audio/speech", streamCompletion: .doneSentinel,
+            dialect: .openAI, interruption: .openAI),
     ]
 
     /// The provider types that speak OpenAI's API (Gemini through its
@@ -73,12 +95,14 @@ public final class APIRow: Sendable {
     public let openAIPath: String?
     /// How a relayed stream shows it is complete.
     public let streamCompletion: StreamCompletion
-    /// The shape of its errors and of its stream-interruption event.
+    /// The shape of its errors.
     public let dialect: ErrorDialect
+    /// The event that ends one of its streams the provider cut.
+    public let interruption: StreamInterruption
 
     init(
         endpointLabel: String, inbound: [InboundPath], model: ModelLocation, providerTypes: Set<ProviderType>?,
-        openAIPath: String?, streamCompletion: StreamCompletion, dialect: ErrorDialect
+        openAIPath: String?, streamCompletion: StreamCompletion, dialect: ErrorDialect, interruption: StreamInterruption
     ) {
         self.endpointLabel = endpointLabel
         self.inbound = inbound
@@ -87,6 +111,7 @@ public final class APIRow: Sendable {
         self.openAIPath = openAIPath
         self.streamCompletion = streamCompletion
         self.dialect = dialect
+        self.interruption = interruption
     }
 
     /// Whether a provider of `type` can serve this API.
@@ -123,4 +148,7 @@ public enum StreamCompletion: Sendable, Equatable {
     /// Anthropic's: a `message_stop` event (or an `error` event, which ends
     /// the stream as the provider meant it to).
     case messageStop
+    /// The Responses API's: a `response.completed`, `response.incomplete`,
+    /// `response.failed` or `error` event.
+    case responseTerminal
 }

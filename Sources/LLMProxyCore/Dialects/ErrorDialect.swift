@@ -33,24 +33,6 @@ public enum ErrorDialect: Sendable, Equatable {
         }
     }
 
-    /// The one event that ends a stream the provider cut (or that timed
-    /// out), in the form this API's streaming clients raise as an error.
-    public func interruptionEvent(_ detail: String) -> String {
-        let error = OpenAIError.streamInterrupted(detail)
-        switch self {
-        case .openAI:
-            return error.sseEvent
-        case .anthropic:
-            var json = "{\"type\":\"error\",\"error\":{\"type\":\"api_error\",\"message\":"
-            JSONString.append("upstream_stream_interrupted: \(error.message)", to: &json)
-            return "event: error\ndata: " + json + "}}\n\n"
-        case .google:
-            var json = "{\"error\":{\"code\":502,\"message\":"
-            JSONString.append("upstream_stream_interrupted: \(error.message)", to: &json)
-            return "data: " + json + ",\"status\":\"UNAVAILABLE\"}}\n\n"
-        }
-    }
-
     /// Anthropic's error types (docs.anthropic.com, "Errors").
     static func anthropicType(status: Int) -> String {
         switch status {

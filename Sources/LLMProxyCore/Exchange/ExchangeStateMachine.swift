@@ -208,6 +208,7 @@ package struct ExchangeStateMachine {
                 case .doneSentinel: interruption = "the response ended without 'data: [DONE]'"
                 case .finishReason: interruption = "the response ended without a chunk with a finishReason"
                 case .messageStop: interruption = "the response ended without a message_stop event"
+                case .responseTerminal: interruption = "the response ended without a response.completed event"
                 }
             }
             return .finishRelay(reusable: reusable, interruption: interruption)

@@ -71,7 +71,66 @@ public enum MockProvider {
                 chunks: ["{\"id\":\"chatcmpl-\(id)\",\"object\":\"chat.completion\",\"created\":\(created),\"model\":\(JSONString.quoted(upstreamModel)),\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":\(JSONString.quoted(reply))},\"finish_reason\":\"stop\"}],\"usage\":\(usage)}"])
         case .messages, .countTokens:
             return anthropicMessages(request, api: api, stream: stream, id: id, upstreamModel: upstreamModel)
+        case .responses:
+            return responses(request, stream: stream, id: id, created: created, upstreamModel: upstreamModel)
+        case .moderations, .imagesGenerations, .audioSpeech:
+            // The API table gives these no mock; an empty object keeps the answer total.
+            return Response(contentType: "application/json", usage: .init(), chunks: ["{}"])
         }
+    }
+
+    /// OpenAI's Responses API: a response whose output echoes the last user
+    /// input, or its events (`response.created` … `response.completed`) when
+    /// streamed, as the OpenAI SDKs and Agents SDK read them.
+    private static func responses(_ request: [String: Any], stream: Bool, id: String, created: Int, upstreamModel: String) -> Response {
+        let prompt: String
+        if let text = request["input"] as? String {
+            prompt = text
+        } else {
+            let items = request["input"] as? [[String: Any]] ?? []
+            prompt = text(of: items.last { ($0["role"] as? String) == "user" }?["content"])
+        }
+        let reply = prompt.isEmpty ? "Hello from the llm-proxy mock provider." : prompt
+        let instructions = text(of: request["instructions"])
+        let inputTokens = tokenCount(prompt) + (instructions.isEmpty ? 0 : tokenCount(instructions))
+        let counts = UsageObserver.Usage(prompt: inputTokens, completion: tokenCount(reply), total: inputTokens + tokenCount(reply))
+        let responseID = JSONString.quoted("resp_\(id)")
+        let itemID = JSONString.quoted("msg_\(id)")
+        let model = JSONString.quoted(upstreamModel)
+        let usage = "{\"input_tokens\":\(counts.prompt),\"input_tokens_details\":{\"cached_tokens\":0},\"output_tokens\":\(counts.completion),"
+            + "\"output_tokens_details\":{\"reasoning_tokens\":0},\"total_tokens\":\(counts.total)}"
+        func item(_ text: String, status: String) -> String {
+            "{\"type\":\"message\",\"id\":\(itemID),\"status\":\"\(status)\",\"role\":\"assistant\",\"content\":"
+                + (text.isEmpty && status == "in_progress" ? "[]" : "[{\"type\":\"output_text\",\"text\":\(JSONString.quoted(text)),\"annotations\":[]}]") + "}"
+        }
+        func response(status: String, output: String, usage: String) -> String {
+            "{\"id\":\(responseID),\"object\":\"response\",\"created_at\":\(created),\"status\":\"\(status)\",\"model\":\(model),"
+                + "\"output\":[\(output)],\"parallel_tool_calls\":true,\"tool_choice\":\"auto\",\"tools\":[],\"usage\":\(usage)}"
+        }
+        guard stream else {
+            return Response(contentType: "application/json", usage: counts, chunks: [response(status: "completed", output: item(reply, status: "completed"), usage: usage)])
+        }
+        var sequence = 0
+        func event(_ type: String, _ fields: String) -> String {
+            defer { sequence += 1 }
+            return "event: \(type)\ndata: {\"type\":\"\(type)\",\"sequence_number\":\(sequence),\(fields)}\n\n"
+        }
+        let part = "{\"type\":\"output_text\",\"text\":\"\",\"annotations\":[]}"
+        var chunks = [
+            event("response.created", "\"response\":\(response(status: "in_progress", output: "", usage: "null"))"),
+            event("response.in_progress", "\"response\":\(response(status: "in_progress", output: "", usage: "null"))"),
+            event("response.output_item.added", "\"output_index\":0,\"item\":\(item("", status: "in_progress"))"),
+            event("response.content_part.added", "\"item_id\":\(itemID),\"output_index\":0,\"content_index\":0,\"part\":\(part)"),
+        ]
+        chunks += pieces(of: reply).map {
+            event("response.output_text.delta", "\"item_id\":\(itemID),\"output_index\":0,\"content_index\":0,\"delta\":\(JSONString.quoted($0))")
+        }
+        let done = "{\"type\":\"output_text\",\"text\":\(JSONString.quoted(reply)),\"annotations\":[]}"
+        chunks.append(event("response.output_text.done", "\"item_id\":\(itemID),\"output_index\":0,\"content_index\":0,\"text\":\(JSONString.quoted(reply))"))
+        chunks.append(event("response.content_part.done", "\"item_id\":\(itemID),\"output_index\":0,\"content_index\":0,\"part\":\(done)"))
+        chunks.append(event("response.output_item.done", "\"output_index\":0,\"item\":\(item(reply, status: "completed"))"))
+        chunks.append(event("response.completed", "\"response\":\(response(status: "completed", output: item(reply, status: "completed"), usage: usage))"))
+        return Response(contentType: "text/event-stream", usage: counts, chunks: chunks)
     }
 
     /// Anthropic's Messages API: a message echoing the last user turn, or its

@@ -71,6 +71,10 @@ public struct AzureOpenAIAdapter: ProviderAdapter {
     public init() {}
 
     public func plan(_ api: API, upstreamModel: String, provider: ProviderConfig, clientQuery: Substring?) -> UpstreamRequestPlan {
+        if api == .responses {
+            // Azure's v1 API: the deployment name travels as the body's `model`.
+            return UpstreamRequestPlan(target: "\(openAIRoot(provider))/v1/responses", headers: headers(provider), replacesModel: true)
+        }
         let deployment = PercentEncoding.encodePathSegment(upstreamModel)
         let target = "\(openAIRoot(provider))/deployments/\(deployment)\(api.row.openAIPath ?? "")?api-version=\(PercentEncoding.encodeQueryValue(provider.apiVersion))"
         return UpstreamRequestPlan(target: target, headers: headers(provider), replacesModel: true)
@@ -110,7 +114,7 @@ public struct GeminiAdapter: ProviderAdapter {
             var target = "\(nativeBase)/models/\(PercentEncoding.encodePathSegment(upstreamModel)):\(action)"
             if let query = Self.queryWithoutKey(clientQuery) { target += "?" + query }
             return UpstreamRequestPlan(target: target, headers: headers(provider), replacesModel: false)
-        case .chatCompletions, .completions, .embeddings, .messages, .countTokens:
+        case .chatCompletions, .completions, .embeddings, .messages, .countTokens, .responses, .moderations, .imagesGenerations, .audioSpeech:
             return UpstreamRequestPlan(target: base + (api.row.openAIPath ?? ""), headers: headers(provider), replacesModel: true)
         }
     }
@@ -151,7 +155,8 @@ public struct AnthropicAdapter: ProviderAdapter {
         switch api {
         case .messages: path = "/v1/messages"
         case .countTokens: path = "/v1/messages/count_tokens"
-        case .chatCompletions, .completions, .embeddings, .geminiGenerateContent, .geminiStreamGenerateContent:
+        case .chatCompletions, .completions, .embeddings, .geminiGenerateContent, .geminiStreamGenerateContent, .responses, .moderations,
+            .imagesGenerations, .audioSpeech:
             // Not served (the API table says so); an OpenAI-style path keeps the plan total.
             path = api.row.openAIPath ?? ""
         }

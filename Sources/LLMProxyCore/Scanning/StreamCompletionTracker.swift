@@ -15,6 +15,10 @@ package struct StreamCompletionTracker {
     /// quotes there) do not count.
     private static let finishReason = [Array("\"finishReason\"".utf8)]
     private static let messageStop = [Array("\"type\":\"message_stop\"".utf8), Array("\"type\":\"error\"".utf8)]
+    private static let responseTerminal = [
+        Array("\"type\":\"response.completed\"".utf8), Array("\"type\":\"response.incomplete\"".utf8),
+        Array("\"type\":\"response.failed\"".utf8), Array("\"type\":\"error\"".utf8),
+    ]
 
     package init(_ completion: StreamCompletion = .doneSentinel) {
         self.completion = completion
@@ -28,6 +32,8 @@ package struct StreamCompletionTracker {
             watch(buffer, for: Self.finishReason)
         case .messageStop:
             watch(buffer, for: Self.messageStop)
+        case .responseTerminal:
+            watch(buffer, for: Self.responseTerminal)
         }
     }
 
@@ -35,7 +41,7 @@ package struct StreamCompletionTracker {
     package var isComplete: Bool {
         switch completion {
         case .doneSentinel: return sawDone
-        case .finishReason, .messageStop: return sawMarker
+        case .finishReason, .messageStop, .responseTerminal: return sawMarker
         }
     }
 

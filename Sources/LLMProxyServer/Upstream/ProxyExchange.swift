@@ -104,7 +104,7 @@ final class ProxyExchange: UpstreamResponseDelegate, DeadlineOwner {
             loop.reportOutcome(provider: providerName(of: candidate), failure: healthFailure)
         case .finishRelay(let reusable, let interruption):
             releaseTransport(reusable: reusable)
-            if let interruption { sink.writeResponseBody(ByteBuffer(string: request.api.row.dialect.interruptionEvent(interruption))) }
+            if let interruption { sink.writeResponseBody(ByteBuffer(string: request.api.row.interruption.event(interruption))) }
             record()
             sink.finishResponse()
         case .attemptFailed(let candidate, let reason, let countsAgainstHealth, let reusable):
@@ -132,7 +132,7 @@ final class ProxyExchange: UpstreamResponseDelegate, DeadlineOwner {
             if let healthFailure { loop.reportOutcome(provider: providerName(of: candidate), failure: healthFailure) }
             record()
             if sink.isEventStreamResponse {
-                sink.writeResponseBody(ByteBuffer(string: request.api.row.dialect.interruptionEvent(reason)))
+                sink.writeResponseBody(ByteBuffer(string: request.api.row.interruption.event(reason)))
                 sink.finishResponse()
             } else {
                 sink.abortResponse()
