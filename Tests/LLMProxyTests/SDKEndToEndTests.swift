@@ -66,6 +66,7 @@ import Testing
             #expect(text.contains("ALL OK"))
             #expect(!text.contains("skip google-genai"))
             #expect(!text.contains("skip anthropic"))
+            #expect(!text.contains("skip openai-agents"))
         }
         await upstream.stop()
     }

@@ -70,6 +70,32 @@ for event in client.responses.create(model="demo", input=[{"role": "user", "cont
 check("openai responses stream", "".join(deltas) == "one two three four", repr(deltas))
 check("openai responses stream completed", completed is not None and completed.output_text == "one two three four", repr(completed))
 
+# The OpenAI Agents SDK, which speaks the Responses API by default.
+try:
+    import asyncio
+
+    from agents import Agent, OpenAIResponsesModel, Runner, set_tracing_disabled
+    from openai import AsyncOpenAI
+
+    set_tracing_disabled(True)
+    agent = Agent(
+        name="echo", instructions="Repeat the user.",
+        model=OpenAIResponsesModel(model="demo", openai_client=AsyncOpenAI(base_url=URL + "/v1", api_key=KEY, max_retries=0)))
+
+    async def runs():
+        # One event loop for both: the client's connections belong to it.
+        result = await Runner.run(agent, "hello agents")
+        streamed = Runner.run_streamed(agent, "streamed agents")
+        async for _ in streamed.stream_events():
+            pass
+        return result.final_output, streamed.final_output
+
+    plain, streamed = asyncio.run(runs())
+    check("openai-agents run", plain == "hello agents", repr(plain))
+    check("openai-agents run_streamed", streamed == "streamed agents", repr(streamed))
+except ImportError:
+    print("skip openai-agents: not installed")
+
 # The anthropic SDK against /v1/messages (the mock provider answers claude-*).
 try:
     import anthropic
