@@ -76,7 +76,7 @@ public enum API: Int, Sendable, CaseIterable {
 
     /// The provider types that speak OpenAI's API (Gemini through its
     /// OpenAI-compatible endpoint; the mock answers it).
-    private static let openAIStyle: Set<ProviderType> = [.openai, .azure, .gemini, .mock]
+    private static let openAIStyle: ProviderTypeSet = [.openai, .azure, .gemini, .mock]
 }
 
 /// One row of the API table. A class, so reading a request's row retains
@@ -88,8 +88,8 @@ public final class APIRow: Sendable {
     public let inbound: [InboundPath]
     /// Where a request names its model.
     public let model: ModelLocation
-    /// The provider types that serve it; nil: every type.
-    public let providerTypes: Set<ProviderType>?
+    /// The provider types that serve it.
+    public let providerTypes: ProviderTypeSet
     /// Its path under an OpenAI-style base URL (openai, azure deployments,
     /// Gemini's OpenAI-compatible endpoint, the mock); nil when it has none.
     public let openAIPath: String?
@@ -101,7 +101,7 @@ public final class APIRow: Sendable {
     public let interruption: StreamInterruption
 
     init(
-        endpointLabel: String, inbound: [InboundPath], model: ModelLocation, providerTypes: Set<ProviderType>?,
+        endpointLabel: String, inbound: [InboundPath], model: ModelLocation, providerTypes: ProviderTypeSet,
         openAIPath: String?, streamCompletion: StreamCompletion, dialect: ErrorDialect, interruption: StreamInterruption
     ) {
         self.endpointLabel = endpointLabel
@@ -116,7 +116,7 @@ public final class APIRow: Sendable {
 
     /// Whether a provider of `type` can serve this API.
     public func isServed(by type: ProviderType) -> Bool {
-        providerTypes?.contains(type) ?? true
+        providerTypes.contains(type)
     }
 }
 
@@ -151,4 +151,26 @@ public enum StreamCompletion: Sendable, Equatable {
     /// The Responses API's: a `response.completed`, `response.incomplete`,
     /// `response.failed` or `error` event.
     case responseTerminal
+}
+
+/// A set of provider types as bits: asked for every candidate of every
+/// request, where a `Set` would hash each time.
+public struct ProviderTypeSet: Sendable, Equatable, ExpressibleByArrayLiteral {
+    private let bits: UInt16
+
+    public init(arrayLiteral types: ProviderType...) {
+        bits = types.reduce(0) { $0 | Self.bit($1) }
+    }
+
+    public func contains(_ type: ProviderType) -> Bool { bits & Self.bit(type) != 0 }
+
+    private static func bit(_ type: ProviderType) -> UInt16 {
+        switch type {
+        case .openai: return 1 << 0
+        case .azure: return 1 << 1
+        case .gemini: return 1 << 2
+        case .anthropic: return 1 << 3
+        case .mock: return 1 << 4
+        }
+    }
 }

@@ -60,11 +60,7 @@ package enum GatewayRoute: Equatable {
             method == allowed ? route : .methodNotAllowed
         }
         // The API table's exact paths first, the busiest API first.
-        for api in API.allCases {
-            for inbound in api.row.inbound {
-                if case .exact(let exact) = inbound, path == exact { return expect(.POST, .proxy(api, pathModel: nil)) }
-            }
-        }
+        if let api = InboundPaths.api(exactly: path) { return expect(.POST, .proxy(api, pathModel: nil)) }
         switch path {
         case "/v1/models", "/models": return expect(.GET, .listModels)
         case "/health", "/health/live": return expect(.GET, .health)
@@ -79,19 +75,48 @@ package enum GatewayRoute: Equatable {
             guard let slash = rest.firstIndex(of: "/") else { return .notFound }
             let name = PercentEncoding.decode(rest[rest.startIndex..<slash])
             let operation = rest[slash...]
-            guard !name.isEmpty, let api = API.allCases.first(where: { $0.row.inbound.contains(.azureDeployment(operation: String(operation))) })
-            else { return .notFound }
+            guard !name.isEmpty, let api = InboundPaths.api(azureOperation: operation) else { return .notFound }
             return expect(.POST, .proxy(api, pathModel: name))
         }
         for prefix in ["/v1beta/models/", "/v1/models/"] where path.hasPrefix(prefix) {
             let rest = path.dropFirst(prefix.count)
             guard let colon = rest.lastIndex(of: ":") else { return .notFound }
             let model = PercentEncoding.decode(rest[rest.startIndex..<colon])
-            let action = String(rest[rest.index(after: colon)...])
-            guard !model.isEmpty, let api = API.allCases.first(where: { $0.row.inbound.contains(.googleModelAction(action)) })
-            else { return .notFound }
+            guard !model.isEmpty, let api = InboundPaths.api(googleAction: rest[rest.index(after: colon)...]) else { return .notFound }
             return expect(.POST, .proxy(api, pathModel: model))
         }
         return .notFound
+    }
+}
+
+/// The API table's inbound paths, gathered once into flat lists, so a
+/// request is matched by comparing strings in order (no array built, no
+/// row or enum payload copied per request).
+private enum InboundPaths {
+    private static let exact = paths { if case .exact(let path) = $0 { path } else { nil } }
+    private static let azure = paths { if case .azureDeployment(let operation) = $0 { operation } else { nil } }
+    private static let google = paths { if case .googleModelAction(let action) = $0 { action } else { nil } }
+
+    static func api(exactly path: Substring) -> API? { find(path, in: exact) }
+    static func api(azureOperation operation: Substring) -> API? { find(operation, in: azure) }
+    static func api(googleAction action: Substring) -> API? { find(action, in: google) }
+
+    private static func find(_ text: Substring, in table: (texts: [String], apis: [API])) -> API? {
+        for index in table.texts.indices where table.texts[index] == text { return table.apis[index] }
+        return nil
+    }
+
+    private static func paths(_ select: (InboundPath) -> String?) -> (texts: [String], apis: [API]) {
+        var texts: [String] = []
+        var apis: [API] = []
+        for api in API.allCases {
+            for inbound in api.row.inbound {
+                if let text = select(inbound) {
+                    texts.append(text)
+                    apis.append(api)
+                }
+            }
+        }
+        return (texts, apis)
     }
 }

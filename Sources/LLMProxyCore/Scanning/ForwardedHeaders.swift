@@ -54,7 +54,12 @@ package enum ForwardedHeaders {
         }
         if !sawContentType && contentLength > 0 { emit("Content-Type", "application/json") }
         for header in plan.headers { emit(header.name, header.value) }
-        for (index, header) in plan.defaultHeaders.enumerated() where sentDefaults & (1 << index) == 0 { emit(header.name, header.value) }
+        // By index: `enumerated()` looks its generic type up at run time on every call.
+        if !plan.defaultHeaders.isEmpty {
+            for index in plan.defaultHeaders.indices where sentDefaults & (1 << index) == 0 {
+                emit(plan.defaultHeaders[index].name, plan.defaultHeaders[index].value)
+            }
+        }
         emit("Content-Length", String(contentLength))
         // The same id in the provider's logs as in ours.
         if !sawRequestID, let requestID { emit("X-Request-Id", requestID) }

@@ -107,7 +107,7 @@ enum RequestAdmission {
         guard var route = routeEntry.route else { throw BodyRefusal(error: .modelNotFound(model), model: "unresolved") }
         var routeIsEntryRoute = true
         let row = api.row
-        if row.providerTypes != nil, route.candidates.contains(where: { !row.isServed(by: snapshot.providers[$0.providerIndex].type) }) {
+        if route.candidates.contains(where: { !row.isServed(by: snapshot.providers[$0.providerIndex].type) }) {
             // Only some provider types serve this API (Google's native API:
             // gemini providers); the candidates are a filtered copy.
             routeIsEntryRoute = false
