@@ -149,6 +149,37 @@ import Testing
         #expect(typo.contains { $0.line == 3 && $0.message.contains("unknown type") && $0.message.contains("anthropic") })
     }
 
+    @Test func modelLimitsAreParsedInFileOrderAndValidated() throws {
+        let yaml = """
+            providers: [{name: m, type: mock}]
+            master_keys:
+              - name: k
+                key: sk-k
+                model_limits:
+                  "gpt-4o*": {requests_per_second: 10, burst_size: 20, tokens_per_minute: 50000}
+                  "claude-(.*)": {requests_per_second: 1}
+            """
+        let config = try ConfigLoader.load(text: yaml, file: "f", environment: [:])
+        let limits = config.masterKeys[0].modelLimits
+        #expect(limits.map(\.source) == ["gpt-4o*", "claude-(.*)"])
+        #expect(limits[0].limits == RateLimitConfig(requestsPerSecond: 10, burstSize: 20, tokensPerMinute: 50000))
+        #expect(config.masterKeys[0].modelLimit(for: "gpt-4o-mini") == 0 && config.masterKeys[0].modelLimit(for: "claude-x") == 1)
+        #expect(config.masterKeys[0].modelLimit(for: "gemini") == nil)
+        let bad = errors("""
+            providers: [{name: m, type: mock}]
+            master_keys:
+              - name: k
+                key: sk-k
+                model_limits:
+                  "gpt-(": {requests_per_second: 1}
+                  "a": {requests_per_second: 0}
+                  "b": {requests_per_second: 1, burst: 2}
+            """)
+        #expect(bad.contains { $0.line == 6 && $0.message.contains("not a valid regular expression") })
+        #expect(bad.contains { $0.line == 7 && $0.message.contains("requests_per_second must be a number > 0") })
+        #expect(bad.contains { $0.line == 8 && $0.message.contains("burst") })
+    }
+
     @Test func unsetEnvironmentVariableFailsTheLoad() {
         let found = errors("providers:\n  - name: a\n    api_base: http://x\n    api_key: ${NOPE_KEY}\n")
         #expect(found.count == 1 && found[0].line == 4 && found[0].message.contains("NOPE_KEY"))

@@ -217,7 +217,7 @@ public struct ConfigParser {
         var seenNames: [String: Int] = [:]
         var seenKeys: [String: Int] = [:]
         for item in items {
-            guard let fields = mapping(item, at: "a master key", allowed: ["name", "key", "rate_limit", "allowed_models"])
+            guard let fields = mapping(item, at: "a master key", allowed: ["name", "key", "rate_limit", "allowed_models", "model_limits"])
             else { continue }
             let before = diagnostics.count
             var name = ""
@@ -257,11 +257,43 @@ public struct ConfigParser {
                     }
                 }
             }
+            var modelLimits: [ModelLimit] = []
+            if let n = fields["model_limits"] { modelLimits = readModelLimits(n, label: "master key '\(name)'") }
             if diagnostics.count == before {
-                keys.append(MasterKey(name: name, key: key, rateLimit: rateLimit, allowedModels: allowed))
+                keys.append(MasterKey(name: name, key: key, rateLimit: rateLimit, allowedModels: allowed, modelLimits: modelLimits))
             }
         }
         return keys
+    }
+
+    /// `model_limits`: pattern -> rate limit, in file order.
+    private mutating func readModelLimits(_ node: Node, label: String) -> [ModelLimit] {
+        guard case .mapping(let map) = node else {
+            report(node, "\(label) model_limits must be a mapping of model patterns to limits")
+            return []
+        }
+        var limits: [ModelLimit] = []
+        var seen: Set<String> = []
+        for (keyNode, valueNode) in map {
+            guard let source = keyNode.scalar?.string, !source.isEmpty else {
+                report(keyNode, "\(label): model_limits keys must be model patterns (strings)")
+                continue
+            }
+            if !seen.insert(source).inserted {
+                report(keyNode, "\(label): duplicate model_limits pattern '\(source)'")
+                continue
+            }
+            let pattern: ModelPattern
+            do throws(ModelPattern.InvalidPattern) {
+                pattern = try ModelPattern(source)
+            } catch {
+                report(keyNode, "\(label): model_limits pattern '\(source)' is not a valid regular expression: \(error.reason)")
+                continue
+            }
+            guard let rateLimit = readRateLimit(valueNode, label: "\(label) model_limits '\(source)'") else { continue }
+            limits.append(ModelLimit(source: source, pattern: pattern, limits: rateLimit))
+        }
+        return limits
     }
 
     private mutating func readRateLimit(_ node: Node, label: String) -> RateLimitConfig? {

@@ -151,11 +151,27 @@ public struct MasterKey: Sendable {
     public var rateLimit: RateLimitConfig?
     /// nil: every model is allowed.
     public var allowedModels: [ModelPattern]?
+    /// Limits of this key for some models, in file order: the first pattern
+    /// that matches the (normalized) requested model applies.
+    public var modelLimits: [ModelLimit] = []
+
+    /// The model limit that applies to `model`, if any.
+    public func modelLimit(for model: String) -> Int? {
+        modelLimits.firstIndex { $0.pattern.matches(model) }
+    }
 
     public func allows(model: String) -> Bool {
         guard let allowedModels else { return true }
         return allowedModels.contains { $0.matches(model) }
     }
+}
+
+/// One `model_limits` entry: a pattern (the `allowed_models` rules) and its limits.
+public struct ModelLimit: Sendable {
+    /// As written, for messages and metric labels (bounded: the config's own text).
+    public var source: String
+    public var pattern: ModelPattern
+    public var limits: RateLimitConfig
 }
 
 public struct RateLimitConfig: Sendable, Equatable {

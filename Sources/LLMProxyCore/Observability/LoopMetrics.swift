@@ -9,8 +9,14 @@ package final class LoopMetrics {
     /// provider was chosen); proxied requests carry theirs in the route cache.
     private var seriesByLabels: [SeriesLabels: RequestSeries] = [:]
     private var rateLimited: [String: Counter] = [:]
+    private var modelRateLimited: [ModelLimitLabels: Counter] = [:]
     private var retries: [String: Counter] = [:]
     private static let cacheLimit = 10_000
+
+    private struct ModelLimitLabels: Hashable {
+        var key: String
+        var pattern: String
+    }
 
     package struct SeriesLabels: Hashable {
         package var endpoint: String
@@ -55,6 +61,17 @@ package final class LoopMetrics {
     package func rateLimited(keyName: String) {
         let registry = metrics.registry
         cached(&rateLimited, keyName) { registry.makeCounter(descriptor: MetricDescriptors.rateLimited, labels: [("key", keyName)]) }.increment()
+    }
+
+    /// A refusal by a key's limit for some models: counted in the key's
+    /// `llm_proxy_rate_limited_total` too, and by pattern (bounded: the
+    /// config's patterns, never the raw model) in `llm_proxy_model_rate_limited_total`.
+    package func rateLimited(keyName: String, modelPattern: String) {
+        rateLimited(keyName: keyName)
+        let registry = metrics.registry
+        cached(&modelRateLimited, ModelLimitLabels(key: keyName, pattern: modelPattern)) {
+            registry.makeCounter(descriptor: MetricDescriptors.modelRateLimited, labels: [("key", keyName), ("pattern", modelPattern)])
+        }.increment()
     }
 
     package func retried(provider: String) {

@@ -29,6 +29,9 @@ package enum MetricDescriptors {
     package static var rateLimited: MetricNameDescriptor {
         make("llm_proxy_rate_limited", "total", "Requests refused by a key's rate limit, by key name.")
     }
+    package static var modelRateLimited: MetricNameDescriptor {
+        make("llm_proxy_model_rate_limited", "total", "Requests refused by a key's model_limits, by key name and pattern.")
+    }
     package static var configReloads: MetricNameDescriptor {
         make("llm_proxy_config_reloads", "total", "Config reloads by result.")
     }

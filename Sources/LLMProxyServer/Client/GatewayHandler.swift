@@ -231,7 +231,8 @@ final class GatewayHandler: ChannelDuplexHandler, RemovableChannelHandler, Deadl
             // Built in place: a request built elsewhere and assigned was copied.
             incoming = IncomingRequest(
                 head: head, route: route, path: path, query: query, snapshot: snapshot, keyIndex: keyIndex,
-                limiter: keyIndex.map { loop.limiters[$0] } ?? nil, body: .sharedEmpty)
+                limiter: keyIndex.map { loop.limiters[$0] } ?? nil,
+                modelLimiters: keyIndex.flatMap { $0 < loop.modelLimiters.count ? loop.modelLimiters[$0] : nil } ?? [], body: .sharedEmpty)
             run(machine.admitted(bodyLimit: snapshot.config.server.maxBodyBytes, expectsContinue: facts.expectsContinue))
         case .refused(let error, let close):
             refusal = error
@@ -262,6 +263,7 @@ final class GatewayHandler: ChannelDuplexHandler, RemovableChannelHandler, Deadl
             exchange.start()
         } catch {
             if let model = error.model { record?.model = model }
+            if let headers = error.rateLimit { rateLimitHeaders = headers }
             sendError(error.error)
         }
     }

@@ -12,5 +12,7 @@ struct IncomingRequest {
     /// The key that authenticated it; nil when the gateway is open.
     var keyIndex: Int?
     var limiter: KeyRateLimiter?
+    /// The key's `model_limits` limiters, by entry index.
+    var modelLimiters: [KeyRateLimiter]
     var body: ByteBuffer
 }

@@ -78,6 +78,8 @@ enum RequestAdmission {
     struct BodyRefusal: Error {
         var error: OpenAIError
         var model: String?
+        /// The limit that refused it, for the answer's `x-ratelimit-*` headers.
+        var rateLimit: RateLimitHeaders?
     }
 
     /// The body of an API call is in: scan it for `model`, check the key may
@@ -100,8 +102,26 @@ enum RequestAdmission {
             throw BodyRefusal(error: .invalidRequest("'model' is required.", param: "model"), model: nil)
         }
         let model = snapshot.router.normalize(requestedModel)
-        if let keyIndex = request.keyIndex, !snapshot.keys.keys[keyIndex].allows(model: model) {
-            throw BodyRefusal(error: .modelNotAllowed(model), model: "unresolved")
+        var modelLimiter: KeyRateLimiter?
+        if let keyIndex = request.keyIndex {
+            // Read in place: binding the key copied it (a retain and release per field).
+            if !snapshot.keys.keys[keyIndex].allows(model: model) { throw BodyRefusal(error: .modelNotAllowed(model), model: "unresolved") }
+            // The key's limit for this model, checked as well as its own (the first matching pattern).
+            if !request.modelLimiters.isEmpty, let entry = snapshot.keys.keys[keyIndex].modelLimit(for: model), entry < request.modelLimiters.count {
+                let key = snapshot.keys.keys[keyIndex]
+                let limiter = request.modelLimiters[entry]
+                let pattern = key.modelLimits[entry].source
+                let limit = Int(limiter.limits.burstSize)
+                switch limiter.admit() {
+                case .allowed:
+                    modelLimiter = limiter
+                case .refused(let retryAfter, let reason):
+                    loop.metrics.rateLimited(keyName: key.name, modelPattern: pattern)
+                    throw BodyRefusal(
+                        error: .rateLimited(keyName: key.name, retryAfter: retryAfter, reason: "\(reason) for models matching '\(pattern)'"),
+                        model: model, rateLimit: RateLimitHeaders(limit: limit, remaining: 0))
+                }
+            }
         }
         let routeEntry = loop.resolve(model, in: snapshot)
         guard var route = routeEntry.route else { throw BodyRefusal(error: .modelNotFound(model), model: "unresolved") }
@@ -118,6 +138,6 @@ enum RequestAdmission {
             api: api, head: request.head, query: request.query, body: request.body,
             modelField: pathModel == nil || row.model == .bodyField ? field : nil,
             model: model, route: route, routeEntry: routeEntry, routeIsEntryRoute: routeIsEntryRoute, snapshot: snapshot,
-            limiter: request.limiter, requestID: requestID)
+            limiter: request.limiter, modelLimiter: modelLimiter, requestID: requestID)
     }
 }

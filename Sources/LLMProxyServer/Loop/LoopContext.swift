@@ -19,6 +19,8 @@ final class LoopContext {
     private(set) var config: RuntimeConfig
     /// The rate limiter of each key of `config`, by key index.
     private(set) var limiters: [KeyRateLimiter?]
+    /// The limiters of each key's `model_limits`, by key index and entry index.
+    private(set) var modelLimiters: [[KeyRateLimiter]]
     /// Provider health as last published to this loop, by provider index.
     private(set) var providerUp: [Bool]
     /// The pool key of each provider of `config` (nil: no endpoint, the
@@ -44,12 +46,14 @@ final class LoopContext {
     /// are waiting on their client (between requests or mid-request).
     let idleDeadlines: LoopDeadlines<GatewayHandler>
 
-    init(eventLoop: any EventLoop, config: RuntimeConfig, limiters: [KeyRateLimiter?], tls: TLSContextCache, logger: Logger,
-         metrics: GatewayMetrics, liveObjects: LiveObjectCounts, healthReporter: (@Sendable (String, String?) -> Void)?) {
+    init(eventLoop: any EventLoop, config: RuntimeConfig, limiters: [KeyRateLimiter?], modelLimiters: [[KeyRateLimiter]] = [],
+         tls: TLSContextCache, logger: Logger, metrics: GatewayMetrics, liveObjects: LiveObjectCounts,
+         healthReporter: (@Sendable (String, String?) -> Void)?) {
         self.eventLoop = eventLoop
         self.liveObjects = liveObjects
         self.config = config
         self.limiters = limiters
+        self.modelLimiters = modelLimiters
         self.metrics = LoopMetrics(metrics: metrics)
         self.providerUp = Array(repeating: true, count: config.providers.count)
         self.poolKeys = Self.poolKeys(of: config)
@@ -84,9 +88,12 @@ final class LoopContext {
         for handler in clientConnections.values { handler.closeNow() }
     }
 
-    func install(_ newConfig: RuntimeConfig, limiters newLimiters: [KeyRateLimiter?], providerUp up: [Bool]) {
+    func install(
+        _ newConfig: RuntimeConfig, limiters newLimiters: [KeyRateLimiter?], modelLimiters newModelLimiters: [[KeyRateLimiter]], providerUp up: [Bool]
+    ) {
         config = newConfig
         limiters = newLimiters
+        modelLimiters = newModelLimiters
         providerUp = up
         poolKeys = Self.poolKeys(of: newConfig)
         balancers.removeAll()

@@ -34,6 +34,7 @@ public final class Gateway: Sendable {
         let health = state.health
         var loops: [ObjectIdentifier: NIOLoopBound<LoopContext>] = [:]
         let limiters = state.rateLimiters.limiters(for: config.config.masterKeys)
+        let modelLimiters = state.rateLimiters.modelLimiters(for: config.config.masterKeys)
         let metrics = state.metrics
         let liveObjects = state.liveObjects
         for loop in group.makeIterator() {
@@ -42,7 +43,7 @@ public final class Gateway: Sendable {
                     health.record(failure.map { .liveFailed($0) } ?? .liveSucceeded, for: provider)
                 }
                 let context = LoopContext(
-                    eventLoop: loop, config: config, limiters: limiters, tls: tls, logger: logger, metrics: metrics, liveObjects: liveObjects,
+                    eventLoop: loop, config: config, limiters: limiters, modelLimiters: modelLimiters, tls: tls, logger: logger, metrics: metrics, liveObjects: liveObjects,
                     healthReporter: reporter)
                 return NIOLoopBound(context, eventLoop: loop)
             }.wait()
@@ -110,8 +111,9 @@ public final class Gateway: Sendable {
         state.replaceConfig(config)
         let bits = state.health.upBits(for: config.providers)
         let limiters = state.rateLimiters.limiters(for: config.config.masterKeys)
+        let modelLimiters = state.rateLimiters.modelLimiters(for: config.config.masterKeys)
         for context in loops.values {
-            context.eventLoop.execute { context.value.install(config, limiters: limiters, providerUp: bits) }
+            context.eventLoop.execute { context.value.install(config, limiters: limiters, modelLimiters: modelLimiters, providerUp: bits) }
         }
         if config.keys.isOpen {
             logger.warning("no master_keys configured: the gateway is open to anyone who can reach it")

@@ -19,5 +19,7 @@ struct ProxiedRequest {
     var routeIsEntryRoute: Bool
     var snapshot: RuntimeConfig
     var limiter: KeyRateLimiter?
+    /// The limiter of the key's `model_limits` entry for this model, if any.
+    var modelLimiter: KeyRateLimiter?
     var requestID: String
 }

@@ -290,7 +290,10 @@ final class ProxyExchange: UpstreamResponseDelegate, DeadlineOwner {
         if let deadline { loop.requestDeadlines.remove(deadline) }
         deadline = nil
         let usage = self.usage.usage
-        if let total = usage?.total { request.limiter?.charge(tokens: total) }
+        if let total = usage?.total {
+            request.limiter?.charge(tokens: total)
+            request.modelLimiter?.charge(tokens: total)
+        }
         let series = providerIndex.map { index in
             request.routeEntry.series(api: request.api, providerIndex: index, provider: providerName ?? "", metrics: loop.metrics)
         }
