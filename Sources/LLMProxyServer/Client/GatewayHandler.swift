@@ -227,12 +227,19 @@ final class GatewayHandler: ChannelDuplexHandler, RemovableChannelHandler, Deadl
         let snapshot = loop.config
         switch RequestAdmission.admitHead(method: head.method, route: route, path: path, query: query, facts: facts, snapshot: snapshot) {
         case .admitted(let keyIndex):
-            if let keyIndex { record?.keyName = snapshot.keys.keys[keyIndex].name }
+            // Plain branches: `Optional.map` over these types looked generic
+            // metadata up at run time on every request.
+            var limiter: KeyRateLimiter?
+            var modelLimiters: [KeyRateLimiter] = []
+            if let keyIndex {
+                record?.keyName = snapshot.keys.keys[keyIndex].name
+                limiter = loop.limiters[keyIndex]
+                if keyIndex < loop.modelLimiters.count { modelLimiters = loop.modelLimiters[keyIndex] }
+            }
             // Built in place: a request built elsewhere and assigned was copied.
             incoming = IncomingRequest(
                 head: head, route: route, path: path, query: query, snapshot: snapshot, keyIndex: keyIndex,
-                limiter: keyIndex.map { loop.limiters[$0] } ?? nil,
-                modelLimiters: keyIndex.flatMap { $0 < loop.modelLimiters.count ? loop.modelLimiters[$0] : nil } ?? [], body: .sharedEmpty)
+                limiter: limiter, modelLimiters: modelLimiters, body: .sharedEmpty)
             run(machine.admitted(bodyLimit: snapshot.config.server.maxBodyBytes, expectsContinue: facts.expectsContinue))
         case .refused(let error, let close):
             refusal = error
