@@ -32,12 +32,7 @@ if ! need nginx || ! need wrk; then
 fi
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 
-# Built as deploy/Dockerfile builds the shipped image (exclusivity checks off
-# in every module), in its own scratch path; incremental after the first time.
-echo "== building llm-proxy (release, as the container image)"
-swift build -c release --static-swift-stdlib --product llm-proxy --scratch-path .build-bench \
-  -Xswiftc -enforce-exclusivity=unchecked 2>&1 | tail -1
-GATEWAY=.build-bench/release/llm-proxy
+GATEWAY=$(bash scripts/build-release.sh | tail -1)
 
 WORK=$(mktemp -d /tmp/llm-proxy-bench.XXXXXX)
 mkdir -p "$(dirname "$JSON_OUT")"

@@ -29,10 +29,7 @@ if ! command -v wrk >/dev/null 2>&1; then
 fi
 
 if [ -z "$BINARY" ]; then
-  echo "== building llm-proxy (release, as the container image)"
-  swift build -c release --static-swift-stdlib --product llm-proxy --scratch-path .build-bench \
-    -Xswiftc -enforce-exclusivity=unchecked 2>&1 | tail -1
-  BINARY=.build-bench/release/llm-proxy
+  BINARY=$(bash scripts/build-release.sh | tail -1)
 fi
 
 echo "== soak: $MINUTES min with $BINARY"
