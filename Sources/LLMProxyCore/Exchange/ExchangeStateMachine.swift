@@ -105,17 +105,6 @@ package struct ExchangeStateMachine {
         self.requestTimeoutSeconds = requestTimeoutSeconds
     }
 
-    /// The candidate of the current (or last) attempt.
-    package var candidate: Int? {
-        switch state {
-        case .connecting(let candidate), .awaitingHead(let candidate, _), .readingRetryable(let candidate, _, _),
-            .relaying(let candidate, _):
-            return candidate
-        case .idle, .finished:
-            return nil
-        }
-    }
-
     /// Bytes are going to the client.
     package var isRelaying: Bool {
         if case .relaying = state { return true }

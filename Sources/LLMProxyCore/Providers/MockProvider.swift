@@ -9,8 +9,6 @@ import NIOCore
 public enum MockProvider {
     public struct Response {
         public var contentType: String
-        /// The token counts its `usage` block reports.
-        package var usage: UsageObserver.Usage
         /// One element per write; a stream sends each as its own chunk.
         public var chunks: [String]
     }
@@ -29,7 +27,7 @@ public enum MockProvider {
             }
             let tokens = inputs.reduce(0) { $0 + tokenCount($1) }
             return Response(
-                contentType: "application/json", usage: .init(prompt: tokens, completion: 0, total: tokens),
+                contentType: "application/json",
                 chunks: ["{\"object\":\"list\",\"data\":[\(data.joined(separator: ","))],\"model\":\(JSONString.quoted(upstreamModel)),\"usage\":{\"prompt_tokens\":\(tokens),\"total_tokens\":\(tokens)}}"])
         case .completions:
             let prompt = (request["prompt"] as? String) ?? ((request["prompt"] as? [String])?.last ?? "")
@@ -42,10 +40,10 @@ public enum MockProvider {
                 }
                 chunks.append("data: {\"id\":\"cmpl-\(id)\",\"object\":\"text_completion\",\"created\":\(created),\"model\":\(JSONString.quoted(upstreamModel)),\"choices\":[{\"index\":0,\"text\":\"\",\"finish_reason\":\"stop\"}],\"usage\":\(usage)}\n\n")
                 chunks.append("data: [DONE]\n\n")
-                return Response(contentType: "text/event-stream", usage: counts, chunks: chunks)
+                return Response(contentType: "text/event-stream", chunks: chunks)
             }
             return Response(
-                contentType: "application/json", usage: counts,
+                contentType: "application/json",
                 chunks: ["{\"id\":\"cmpl-\(id)\",\"object\":\"text_completion\",\"created\":\(created),\"model\":\(JSONString.quoted(upstreamModel)),\"choices\":[{\"index\":0,\"text\":\(JSONString.quoted(text)),\"finish_reason\":\"stop\"}],\"usage\":\(usage)}"])
         case .chatCompletions, .geminiGenerateContent, .geminiStreamGenerateContent:
             let messages = request["messages"] as? [[String: Any]] ?? []
@@ -64,10 +62,10 @@ public enum MockProvider {
                 chunks.append("data: \(prefix)\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\n")
                 chunks.append("data: \(prefix)\"choices\":[],\"usage\":\(usage)}\n\n")
                 chunks.append("data: [DONE]\n\n")
-                return Response(contentType: "text/event-stream", usage: counts, chunks: chunks)
+                return Response(contentType: "text/event-stream", chunks: chunks)
             }
             return Response(
-                contentType: "application/json", usage: counts,
+                contentType: "application/json",
                 chunks: ["{\"id\":\"chatcmpl-\(id)\",\"object\":\"chat.completion\",\"created\":\(created),\"model\":\(JSONString.quoted(upstreamModel)),\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":\(JSONString.quoted(reply))},\"finish_reason\":\"stop\"}],\"usage\":\(usage)}"])
         case .messages, .countTokens:
             return anthropicMessages(request, api: api, stream: stream, id: id, upstreamModel: upstreamModel)
@@ -75,7 +73,7 @@ public enum MockProvider {
             return responses(request, stream: stream, id: id, created: created, upstreamModel: upstreamModel)
         case .moderations, .imagesGenerations, .audioSpeech:
             // The API table gives these no mock; an empty object keeps the answer total.
-            return Response(contentType: "application/json", usage: .init(), chunks: ["{}"])
+            return Response(contentType: "application/json", chunks: ["{}"])
         }
     }
 
@@ -108,7 +106,7 @@ public enum MockProvider {
                 + "\"output\":[\(output)],\"parallel_tool_calls\":true,\"tool_choice\":\"auto\",\"tools\":[],\"usage\":\(usage)}"
         }
         guard stream else {
-            return Response(contentType: "application/json", usage: counts, chunks: [response(status: "completed", output: item(reply, status: "completed"), usage: usage)])
+            return Response(contentType: "application/json", chunks: [response(status: "completed", output: item(reply, status: "completed"), usage: usage)])
         }
         var sequence = 0
         func event(_ type: String, _ fields: String) -> String {
@@ -130,7 +128,7 @@ public enum MockProvider {
         chunks.append(event("response.content_part.done", "\"item_id\":\(itemID),\"output_index\":0,\"content_index\":0,\"part\":\(done)"))
         chunks.append(event("response.output_item.done", "\"output_index\":0,\"item\":\(item(reply, status: "completed"))"))
         chunks.append(event("response.completed", "\"response\":\(response(status: "completed", output: item(reply, status: "completed"), usage: usage))"))
-        return Response(contentType: "text/event-stream", usage: counts, chunks: chunks)
+        return Response(contentType: "text/event-stream", chunks: chunks)
     }
 
     /// Anthropic's Messages API: a message echoing the last user turn, or its
@@ -142,19 +140,18 @@ public enum MockProvider {
         let inputTokens = messages.reduce(system.isEmpty ? 0 : tokenCount(system)) { $0 + tokenCount(text(of: $1["content"])) }
         if api == .countTokens {
             return Response(
-                contentType: "application/json", usage: .init(prompt: inputTokens, completion: 0, total: inputTokens),
+                contentType: "application/json",
                 chunks: ["{\"input_tokens\":\(inputTokens)}"])
         }
         let lastUser = messages.last { ($0["role"] as? String) == "user" }
         let prompt = text(of: lastUser?["content"])
         let reply = prompt.isEmpty ? "Hello from the llm-proxy mock provider." : prompt
         let outputTokens = tokenCount(reply)
-        let counts = UsageObserver.Usage(prompt: inputTokens, completion: outputTokens, total: inputTokens + outputTokens)
         let model = JSONString.quoted(upstreamModel)
         let messageID = JSONString.quoted("msg_\(id)")
         guard stream else {
             return Response(
-                contentType: "application/json", usage: counts,
+                contentType: "application/json",
                 chunks: ["{\"id\":\(messageID),\"type\":\"message\",\"role\":\"assistant\",\"model\":\(model),"
                     + "\"content\":[{\"type\":\"text\",\"text\":\(JSONString.quoted(reply))}],\"stop_reason\":\"end_turn\",\"stop_sequence\":null,"
                     + "\"usage\":{\"input_tokens\":\(inputTokens),\"output_tokens\":\(outputTokens)}}"])
@@ -172,7 +169,7 @@ public enum MockProvider {
         chunks.append(event(
             "message_delta", "{\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\",\"stop_sequence\":null},\"usage\":{\"output_tokens\":\(outputTokens)}}"))
         chunks.append(event("message_stop", "{\"type\":\"message_stop\"}"))
-        return Response(contentType: "text/event-stream", usage: counts, chunks: chunks)
+        return Response(contentType: "text/event-stream", chunks: chunks)
     }
 
     /// Content is a string, or a list of parts of which the text ones count.

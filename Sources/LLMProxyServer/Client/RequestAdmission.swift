@@ -63,12 +63,23 @@ enum RequestAdmission {
     /// The key's request limit (for proxied calls only).
     static func checkLimit(_ request: borrowing IncomingRequest, loop: LoopContext) -> LimitDecision {
         guard case .proxy = request.route, let limiter = request.limiter else { return .allowed(nil) }
+        return take(limiter, modelPattern: nil, loop: loop)
+    }
+
+    /// One request from `limiter`: the key's own, or the one of its
+    /// `model_limits` entry `modelPattern`, which the refusal then names.
+    private static func take(_ limiter: KeyRateLimiter, modelPattern: String?, loop: LoopContext) -> LimitDecision {
         let limit = Int(limiter.limits.burstSize)
         switch limiter.admit() {
         case .allowed(let remaining):
             return .allowed(RateLimitHeaders(limit: limit, remaining: remaining))
         case .refused(let retryAfter, let reason):
-            loop.metrics.rateLimited(keyName: limiter.keyName)
+            if let modelPattern {
+                loop.metrics.rateLimited(keyName: limiter.keyName, modelPattern: modelPattern)
+            } else {
+                loop.metrics.rateLimited(keyName: limiter.keyName)
+            }
+            let reason = modelPattern.map { "\(reason) for models matching '\($0)'" } ?? reason
             return .refused(.rateLimited(keyName: limiter.keyName, retryAfter: retryAfter, reason: reason), RateLimitHeaders(limit: limit, remaining: 0))
         }
     }
@@ -108,18 +119,12 @@ enum RequestAdmission {
             if !snapshot.keys.keys[keyIndex].allows(model: model) { throw BodyRefusal(error: .modelNotAllowed(model), model: "unresolved") }
             // The key's limit for this model, checked as well as its own (the first matching pattern).
             if !request.modelLimiters.isEmpty, let entry = snapshot.keys.keys[keyIndex].modelLimit(for: model), entry < request.modelLimiters.count {
-                let key = snapshot.keys.keys[keyIndex]
                 let limiter = request.modelLimiters[entry]
-                let pattern = key.modelLimits[entry].source
-                let limit = Int(limiter.limits.burstSize)
-                switch limiter.admit() {
+                switch take(limiter, modelPattern: snapshot.keys.keys[keyIndex].modelLimits[entry].source, loop: loop) {
                 case .allowed:
                     modelLimiter = limiter
-                case .refused(let retryAfter, let reason):
-                    loop.metrics.rateLimited(keyName: key.name, modelPattern: pattern)
-                    throw BodyRefusal(
-                        error: .rateLimited(keyName: key.name, retryAfter: retryAfter, reason: "\(reason) for models matching '\(pattern)'"),
-                        model: model, rateLimit: RateLimitHeaders(limit: limit, remaining: 0))
+                case .refused(let error, let headers):
+                    throw BodyRefusal(error: error, model: model, rateLimit: headers)
                 }
             }
         }
