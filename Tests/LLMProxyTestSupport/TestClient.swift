@@ -17,6 +17,7 @@ package struct TestResponse: Sendable {
     }
 
     package var errorCode: String? { (json()["error"] as? [String: Any])?["code"] as? String }
+    package var errorMessage: String? { (json()["error"] as? [String: Any])?["message"] as? String }
     package var errorType: String? { (json()["error"] as? [String: Any])?["type"] as? String }
 }
 

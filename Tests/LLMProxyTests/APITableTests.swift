@@ -19,10 +19,12 @@ import Testing
                     (uri, pathModel) = ("/openai/deployments/my%20dep\(operation)?api-version=2024-05-01-preview", "my dep")
                 case .googleModelAction(let action):
                     (uri, pathModel) = ("/v1beta/models/gemini-2.5-pro:\(action)?alt=sse", "gemini-2.5-pro")
+                case .responseResource(let suffix):
+                    (uri, pathModel) = ("/v1/responses/resp_a%2Fb\(suffix)", "resp_a/b")
                 }
-                let matched = GatewayRoute.match(method: .POST, uri: uri).route
+                let matched = GatewayRoute.match(method: api.row.method, uri: uri).route
                 #expect(matched == .proxy(api, pathModel: pathModel), "\(uri) routed to \(matched)")
-                #expect(GatewayRoute.match(method: .GET, uri: uri).route == .methodNotAllowed)
+                #expect(GatewayRoute.match(method: .PATCH, uri: uri).route == .methodNotAllowed)
             }
         }
         #expect(GatewayRoute.match(method: .POST, uri: "/openai/deployments/d/responses-unknown").route == .notFound)

@@ -12,6 +12,10 @@ import Testing
     @Test(.enabled(if: FileManager.default.fileExists(atPath: python.path), "needs .venv-sdk (created by .ci/run)"))
     func openAIAnthropicAndGenAISDKsWorkUnchanged() async throws {
         let upstream = try await MockUpstream { request in
+            if request.uri.contains("/responses/") {
+                // Holds no stored response: the gateway asks the mock, then this one.
+                return .json(#"{"error":{"message":"Response with id 'x' not found.","type":"invalid_request_error","param":null,"code":null}}"#, status: 404)
+            }
             if request.uri.contains("streamGenerateContent") {
                 return .stream(chunks: [
                     "data: {\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"hello \"}],\"role\":\"model\"}}]}\r\n\r\n",

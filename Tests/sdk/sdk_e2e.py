@@ -70,6 +70,23 @@ for event in client.responses.create(model="demo", input=[{"role": "user", "cont
 check("openai responses stream", "".join(deltas) == "one two three four", repr(deltas))
 check("openai responses stream completed", completed is not None and completed.output_text == "one two three four", repr(completed))
 
+# Calls that name a stored response go to the provider that created it.
+retrieved = client.responses.retrieve(response.id)
+check("openai responses.retrieve", retrieved.id == response.id and retrieved.status == "completed", repr(retrieved))
+items = client.responses.input_items.list(response.id)
+check("openai responses.input_items", items.data == [], repr(items))
+follow_up = client.responses.create(model="demo", input="and then", previous_response_id=response.id)
+check("openai responses previous_response_id", follow_up.output_text == "and then", repr(follow_up))
+cancelled = client.responses.cancel(completed.id)
+check("openai responses.cancel", cancelled.id == completed.id, repr(cancelled))
+client.responses.delete(response.id)
+check("openai responses.delete", True)
+try:
+    client.responses.retrieve("resp_nobody-made-this")
+    check("unknown response raises NotFoundError", False)
+except openai.NotFoundError as error:
+    check("unknown response raises NotFoundError", "not found" in str(error.message), repr(error))
+
 # The OpenAI Agents SDK, which speaks the Responses API by default.
 try:
     import asyncio

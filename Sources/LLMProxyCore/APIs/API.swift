@@ -1,3 +1,5 @@
+import NIOHTTP1
+
 /// The APIs the gateway serves, one case per row of the spec's table
 /// ("APIs and dialects"). What a row says (its paths, where its model is
 /// named, which provider types serve it, how its stream ends, its error
@@ -22,6 +24,13 @@ public enum API: Int, Sendable, CaseIterable {
     case countTokens
     /// OpenAI's Responses API: `POST /v1/responses`.
     case responses
+    /// `GET /v1/responses/{id}`, `DELETE …`, `POST …/cancel`,
+    /// `GET …/input_items`: calls that name an earlier response, sent to the
+    /// provider that created it (see `ResponseAffinity`).
+    case responsesRetrieve
+    case responsesDelete
+    case responsesCancel
+    case responsesInputItems
     case moderations
     case imagesGenerations
     case audioSpeech
@@ -57,8 +66,24 @@ public enum API: Int, Sendable, CaseIterable {
             model: .bodyField, providerTypes: [.anthropic, .mock], openAIPath: nil, streamCompletion: .messageStop, dialect: .anthropic, interruption: .anthropic),
         APIRow(
             endpointLabel: "/v1/responses", inbound: [.exact("/v1/responses"), .exact("/responses")],
-            model: .bodyField, providerTypes: [.openai, .azure, .mock], openAIPath: "/responses", streamCompletion: .responseTerminal,
-            dialect: .openAI, interruption: .responses),
+            model: .bodyField, providerTypes: responsesProviders, openAIPath: "/responses", streamCompletion: .responseTerminal,
+            dialect: .openAI, interruption: .responses, affinity: .creates),
+        APIRow(
+            endpointLabel: "/v1/responses/{id}", method: .GET, inbound: [.responseResource(suffix: "")],
+            model: .responseID, providerTypes: responsesProviders, openAIPath: "/responses/{id}", streamCompletion: .responseTerminal,
+            dialect: .openAI, interruption: .responses, affinity: .names),
+        APIRow(
+            endpointLabel: "DELETE /v1/responses/{id}", method: .DELETE, inbound: [.responseResource(suffix: "")],
+            model: .responseID, providerTypes: responsesProviders, openAIPath: "/responses/{id}", streamCompletion: .responseTerminal,
+            dialect: .openAI, interruption: .responses, affinity: .deletes),
+        APIRow(
+            endpointLabel: "/v1/responses/{id}/cancel", inbound: [.responseResource(suffix: "/cancel")],
+            model: .responseID, providerTypes: responsesProviders, openAIPath: "/responses/{id}/cancel", streamCompletion: .responseTerminal,
+            dialect: .openAI, interruption: .responses, affinity: .names),
+        APIRow(
+            endpointLabel: "/v1/responses/{id}/input_items", method: .GET, inbound: [.responseResource(suffix: "/input_items")],
+            model: .responseID, providerTypes: responsesProviders, openAIPath: "/responses/{id}/input_items", streamCompletion: .responseTerminal,
+            dialect: .openAI, interruption: .responses, affinity: .names),
         APIRow(
             endpointLabel: "/v1/moderations", inbound: [.exact("/v1/moderations"), .exact("/moderations"), .azureDeployment(operation: "/moderations")],
             model: .bodyField, providerTypes: [.openai, .azure], openAIPath: "/moderations", streamCompletion: .doneSentinel,
@@ -77,6 +102,7 @@ public enum API: Int, Sendable, CaseIterable {
     /// The provider types that speak OpenAI's API (Gemini through its
     /// OpenAI-compatible endpoint; the mock answers it).
     private static let openAIStyle: ProviderTypeSet = [.openai, .azure, .gemini, .mock]
+    private static let responsesProviders: ProviderTypeSet = [.openai, .azure, .mock]
 }
 
 /// One row of the API table. A class, so reading a request's row retains
@@ -84,6 +110,8 @@ public enum API: Int, Sendable, CaseIterable {
 public final class APIRow: Sendable {
     /// The `endpoint` label of the request metrics: one per API, never a raw path.
     public let endpointLabel: String
+    /// The request method of its inbound paths (another on them: 405).
+    public let method: HTTPMethod
     /// The request paths that reach it.
     public let inbound: [InboundPath]
     /// Where a request names its model.
@@ -99,12 +127,16 @@ public final class APIRow: Sendable {
     public let dialect: ErrorDialect
     /// The event that ends one of its streams the provider cut.
     public let interruption: StreamInterruption
+    /// How it takes part in response affinity.
+    public let affinity: ResponseAffinityUse
 
     init(
-        endpointLabel: String, inbound: [InboundPath], model: ModelLocation, providerTypes: ProviderTypeSet,
-        openAIPath: String?, streamCompletion: StreamCompletion, dialect: ErrorDialect, interruption: StreamInterruption
+        endpointLabel: String, method: HTTPMethod = .POST, inbound: [InboundPath], model: ModelLocation, providerTypes: ProviderTypeSet,
+        openAIPath: String?, streamCompletion: StreamCompletion, dialect: ErrorDialect, interruption: StreamInterruption,
+        affinity: ResponseAffinityUse = .none
     ) {
         self.endpointLabel = endpointLabel
+        self.method = method
         self.inbound = inbound
         self.model = model
         self.providerTypes = providerTypes
@@ -112,12 +144,34 @@ public final class APIRow: Sendable {
         self.streamCompletion = streamCompletion
         self.dialect = dialect
         self.interruption = interruption
+        self.affinity = affinity
     }
 
     /// Whether a provider of `type` can serve this API.
     public func isServed(by type: ProviderType) -> Bool {
         providerTypes.contains(type)
     }
+
+    /// `openAIPath` with a response id (percent-encoded) in its `{id}`.
+    public func openAIPath(responseID: String?) -> String {
+        guard let path = openAIPath else { return "" }
+        guard let responseID, let range = path.firstRange(of: "{id}") else { return path }
+        return path[..<range.lowerBound] + PercentEncoding.encodePathSegment(responseID) + path[range.upperBound...]
+    }
+}
+
+/// How an API takes part in response affinity (the spec's "APIs and
+/// dialects"): which calls name an earlier response, and which answers say
+/// which provider holds one.
+public enum ResponseAffinityUse: Sendable, Equatable {
+    case none
+    /// Creates a response (its answer's id is remembered) and may name an
+    /// earlier one in the body's `previous_response_id`.
+    case creates
+    /// Names a response in its path; a success confirms where it lives.
+    case names
+    /// Names a response in its path; a success means it is gone.
+    case deletes
 }
 
 /// A request path of an API.
@@ -127,6 +181,8 @@ public enum InboundPath: Sendable, Equatable {
     case azureDeployment(operation: String)
     /// `/v1beta/models/{model}:{action}` (or `/v1/models/…`): Google's SDKs' paths.
     case googleModelAction(String)
+    /// `/v1/responses/{id}{suffix}` (or `/responses/…`): a stored response.
+    case responseResource(suffix: String)
 }
 
 /// Where a request names its model.
@@ -136,6 +192,9 @@ public enum ModelLocation: Sendable, Equatable {
     /// The request path (or, for Azure-style paths of a body-field API, the
     /// path wins and the body's `model`, if any, is still replaced).
     case path
+    /// Nowhere: the request names a response id in its path, and goes where
+    /// that response was created.
+    case responseID
 }
 
 /// How a relayed stream shows that it is complete; a stream that ends

@@ -71,6 +71,13 @@ public struct OpenAIError: Error, Sendable, Equatable {
             type: "invalid_request_error", param: "model", code: "model_not_found")
     }
 
+    /// No provider that could hold it serves the Responses API.
+    public static func responseNotFound(_ id: String) -> OpenAIError {
+        OpenAIError(
+            status: 404, message: "No response with id '\(id)' can be found: no provider serves the Responses API.",
+            type: "invalid_request_error", param: nil, code: "not_found")
+    }
+
     public static func requestTooLarge(limit: Int) -> OpenAIError {
         OpenAIError(
             status: 413, message: "The request body is larger than the gateway's limit of \(limit) bytes.",

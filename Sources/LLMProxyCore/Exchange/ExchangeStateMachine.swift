@@ -14,7 +14,10 @@ import NIOHTTP1
 /// gets the provider's own error if no later attempt does better; that once
 /// the head went to the client nothing is retried; whether a stream ended
 /// complete (its API's `StreamCompletion`); what a deadline or a departed
-/// client means in each state.
+/// client means in each state; and, for a call naming a response whose
+/// provider is not known (`movesOnAtNotFound`), that a 404 means "not
+/// here": the next candidate is asked, and the 404 counts neither against
+/// the provider nor against the retry budget.
 ///
 ///     var machine = ExchangeStateMachine(candidates: 2, maxAttempts: 2, streamCompletion: .doneSentinel)
 ///     machine.nextAttempt()                 // .pickCandidate
@@ -92,15 +95,21 @@ package struct ExchangeStateMachine {
     private let maxAttempts: Int
     private let streamCompletion: StreamCompletion
     private let requestTimeoutSeconds: Double
+    private let movesOnAtNotFound: Bool
+    /// The last attempt ended in a 404 that moved on: the next is not a retry.
+    private var movedOnFromNotFound = false
     private var staleConnectionRetried = false
     private var lastFailure: Failure?
     private var lastAnswer: BufferedAnswer?
     /// Error answers are small; keep at most this much of one.
     package static let bufferedAnswerLimit = 65536
 
-    package init(candidates: Int, maxAttempts: Int, streamCompletion: StreamCompletion, requestTimeoutSeconds: Double) {
+    package init(
+        candidates: Int, maxAttempts: Int, streamCompletion: StreamCompletion, requestTimeoutSeconds: Double, movesOnAtNotFound: Bool = false
+    ) {
         tried = Array(repeating: false, count: candidates)
         self.maxAttempts = maxAttempts
+        self.movesOnAtNotFound = movesOnAtNotFound
         self.streamCompletion = streamCompletion
         self.requestTimeoutSeconds = requestTimeoutSeconds
     }
@@ -128,7 +137,8 @@ package struct ExchangeStateMachine {
     package mutating func candidatePicked(_ candidate: Int?) -> Action {
         guard let candidate else { return giveUp() }
         precondition(!tried[candidate], "candidate \(candidate) was already tried")
-        let isRetry = attempts > 0
+        let isRetry = attempts > 0 && !movedOnFromNotFound
+        movedOnFromNotFound = false
         if isRetry { retries += 1 }
         attempts += 1
         tried[candidate] = true
@@ -155,7 +165,9 @@ package struct ExchangeStateMachine {
         guard case .awaitingHead(let candidate, _) = state else { return .none }
         let status = head.status.code
         let healthFailure = status >= 500 ? "HTTP \(status)" : nil
-        if status >= 500 || status == 429, attempts < maxAttempts, tried.contains(false) {
+        let retryable = (status >= 500 || status == 429) && attempts < maxAttempts
+        let notHere = status == 404 && movesOnAtNotFound
+        if retryable || notHere, tried.contains(false) {
             state = .readingRetryable(candidate: candidate, head: head, body: ByteBuffer())
             return .readRetryableAnswer(candidate: candidate, healthFailure: healthFailure)
         }
@@ -203,6 +215,12 @@ package struct ExchangeStateMachine {
             return .finishRelay(reusable: reusable, interruption: interruption)
         case .readingRetryable(let candidate, let head, let body):
             lastAnswer = BufferedAnswer(head: head, body: body)
+            if head.status.code == 404 && movesOnAtNotFound {
+                // Not this provider's response: the attempt is given back.
+                attempts -= 1
+                movedOnFromNotFound = true
+                return failed(candidate: candidate, reason: "HTTP 404, not created here", countsAgainstHealth: false, reusable: reusable)
+            }
             return failed(candidate: candidate, reason: "HTTP \(head.status.code)", countsAgainstHealth: false, reusable: reusable)
         case .idle, .connecting, .awaitingHead, .finished:
             return .none

@@ -2,8 +2,9 @@ import NIOHTTP1
 
 /// What a request line asks for.
 package enum GatewayRoute: Equatable {
-    /// A call of one of the API table's APIs; `pathModel` is the model
-    /// named in the path (Azure deployment, Gemini model), if any.
+    /// A call of one of the API table's APIs; `pathModel` is what the path
+    /// names, if anything: the model (Azure deployment, Gemini model), or
+    /// for an API whose model location is `.responseID`, the response id.
     case proxy(API, pathModel: String?)
     case listModels
     case health
@@ -60,7 +61,7 @@ package enum GatewayRoute: Equatable {
             method == allowed ? route : .methodNotAllowed
         }
         // The API table's exact paths first, the busiest API first.
-        if let api = InboundPaths.api(exactly: path) { return expect(.POST, .proxy(api, pathModel: nil)) }
+        if let api = InboundPaths.api(exactly: path) { return expect(api.row.method, .proxy(api, pathModel: nil)) }
         switch path {
         case "/v1/models", "/models": return expect(.GET, .listModels)
         case "/health", "/health/live": return expect(.GET, .health)
@@ -77,6 +78,16 @@ package enum GatewayRoute: Equatable {
             let operation = rest[slash...]
             guard !name.isEmpty, let api = InboundPaths.api(azureOperation: operation) else { return .notFound }
             return expect(.POST, .proxy(api, pathModel: name))
+        }
+        for prefix in ["/v1/responses/", "/responses/"] where path.hasPrefix(prefix) {
+            // /v1/responses/{id}{suffix}: the rows of that suffix, told apart by method.
+            let rest = path.dropFirst(prefix.count)
+            let slash = rest.firstIndex(of: "/") ?? rest.endIndex
+            let id = PercentEncoding.decode(rest[rest.startIndex..<slash])
+            let apis = InboundPaths.apis(responseSuffix: rest[slash...])
+            guard !id.isEmpty, !apis.isEmpty else { return .notFound }
+            guard let api = apis.first(where: { $0.row.method == method }) else { return .methodNotAllowed }
+            return .proxy(api, pathModel: id)
         }
         for prefix in ["/v1beta/models/", "/v1/models/"] where path.hasPrefix(prefix) {
             let rest = path.dropFirst(prefix.count)
@@ -96,10 +107,15 @@ private enum InboundPaths {
     private static let exact = paths { if case .exact(let path) = $0 { path } else { nil } }
     private static let azure = paths { if case .azureDeployment(let operation) = $0 { operation } else { nil } }
     private static let google = paths { if case .googleModelAction(let action) = $0 { action } else { nil } }
+    private static let responseResources = paths { if case .responseResource(let suffix) = $0 { suffix } else { nil } }
 
     static func api(exactly path: Substring) -> API? { find(path, in: exact) }
     static func api(azureOperation operation: Substring) -> API? { find(operation, in: azure) }
     static func api(googleAction action: Substring) -> API? { find(action, in: google) }
+    /// Every API at `/v1/responses/{id}{suffix}` (one per method).
+    static func apis(responseSuffix suffix: Substring) -> [API] {
+        responseResources.texts.indices.compactMap { responseResources.texts[$0] == suffix ? responseResources.apis[$0] : nil }
+    }
 
     private static func find(_ text: Substring, in table: (texts: [String], apis: [API])) -> API? {
         for index in table.texts.indices where table.texts[index] == text { return table.apis[index] }

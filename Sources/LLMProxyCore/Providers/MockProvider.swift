@@ -11,9 +11,11 @@ public enum MockProvider {
         public var contentType: String
         /// One element per write; a stream sends each as its own chunk.
         public var chunks: [String]
+        public var status = 200
     }
 
-    public static func respond(to api: API, body: ByteBuffer, upstreamModel: String) -> Response {
+    /// `responseID`: the stored response a call names (`GET /v1/responses/{id}` and its kin).
+    public static func respond(to api: API, body: ByteBuffer, upstreamModel: String, responseID: String? = nil) -> Response {
         let request = (try? JSONSerialization.jsonObject(with: Data(body.readableBytesView))) as? [String: Any] ?? [:]
         let stream = request["stream"] as? Bool ?? false
         let created = Int(Date().timeIntervalSince1970)
@@ -71,6 +73,8 @@ public enum MockProvider {
             return anthropicMessages(request, api: api, stream: stream, id: id, upstreamModel: upstreamModel)
         case .responses:
             return responses(request, stream: stream, id: id, created: created, upstreamModel: upstreamModel)
+        case .responsesRetrieve, .responsesDelete, .responsesCancel, .responsesInputItems:
+            return storedResponse(api, id: responseID ?? "", created: created)
         case .moderations, .imagesGenerations, .audioSpeech:
             // The API table gives these no mock; an empty object keeps the answer total.
             return Response(contentType: "application/json", chunks: ["{}"])
@@ -129,6 +133,33 @@ public enum MockProvider {
         chunks.append(event("response.output_item.done", "\"output_index\":0,\"item\":\(item(reply, status: "completed"))"))
         chunks.append(event("response.completed", "\"response\":\(response(status: "completed", output: item(reply, status: "completed"), usage: usage))"))
         return Response(contentType: "text/event-stream", chunks: chunks)
+    }
+
+    /// The mock keeps nothing, so a response it made (`resp_mock-…`) is
+    /// retrievable as a completed response with its default text; any other
+    /// id is another provider's, and gets OpenAI's 404.
+    private static func storedResponse(_ api: API, id: String, created: Int) -> Response {
+        let quotedID = JSONString.quoted(id)
+        guard id.hasPrefix("resp_mock-") else {
+            let message = JSONString.quoted("Response with id '\(id)' not found.")
+            return Response(
+                contentType: "application/json",
+                chunks: ["{\"error\":{\"message\":\(message),\"type\":\"invalid_request_error\",\"param\":null,\"code\":null}}"], status: 404)
+        }
+        switch api {
+        case .responsesDelete:
+            return Response(contentType: "application/json", chunks: ["{\"id\":\(quotedID),\"object\":\"response.deleted\",\"deleted\":true}"])
+        case .responsesInputItems:
+            return Response(contentType: "application/json", chunks: ["{\"object\":\"list\",\"data\":[],\"first_id\":null,\"last_id\":null,\"has_more\":false}"])
+        default:
+            let status = api == .responsesCancel ? "cancelled" : "completed"
+            let reply = JSONString.quoted("Hello from the llm-proxy mock provider.")
+            let item = "{\"type\":\"message\",\"id\":\"msg_\(id.dropFirst(5))\",\"status\":\"completed\",\"role\":\"assistant\",\"content\":[{\"type\":\"output_text\",\"text\":\(reply),\"annotations\":[]}]}"
+            return Response(
+                contentType: "application/json",
+                chunks: ["{\"id\":\(quotedID),\"object\":\"response\",\"created_at\":\(created),\"status\":\"\(status)\",\"model\":\"mock\",\"output\":[\(item)],"
+                    + "\"parallel_tool_calls\":true,\"tool_choice\":\"auto\",\"tools\":[],\"usage\":null}"])
+        }
     }
 
     /// Anthropic's Messages API: a message echoing the last user turn, or its

@@ -20,7 +20,9 @@ public struct UpstreamRequestPlan: Sendable, Equatable {
 /// One provider type's rules. Adding a type means one adapter and its case
 /// in `ProviderType`.
 public protocol ProviderAdapter: Sendable {
-    func plan(_ api: API, upstreamModel: String, provider: ProviderConfig, clientQuery: Substring?) -> UpstreamRequestPlan
+    /// `responseID`: the response an API whose model location is
+    /// `.responseID` names (its path carries it).
+    func plan(_ api: API, upstreamModel: String, provider: ProviderConfig, clientQuery: Substring?, responseID: String?) -> UpstreamRequestPlan
     /// The health probe and `/v1/models` discovery request.
     func probePlan(path: String, provider: ProviderConfig) -> UpstreamRequestPlan
 }
@@ -40,14 +42,25 @@ extension ProviderAdapter {
     package func baseHeaders(_ provider: ProviderConfig) -> [UpstreamRequestPlan.Header] {
         provider.headers.map { .init(name: $0.name, value: $0.value) }
     }
+
+    /// The client's query (`?limit=…&after=…` of a listing) as it came,
+    /// minus a `key` credential.
+    package func queryPart(_ clientQuery: Substring?) -> String {
+        GeminiAdapter.queryWithoutKey(clientQuery).map { "?" + $0 } ?? ""
+    }
 }
 
 /// OpenAI and every OpenAI-compatible server (vLLM, llama.cpp, Ollama, …).
 public struct OpenAIAdapter: ProviderAdapter {
     public init() {}
 
-    public func plan(_ api: API, upstreamModel: String, provider: ProviderConfig, clientQuery: Substring?) -> UpstreamRequestPlan {
-        UpstreamRequestPlan(target: basePath(provider) + (api.row.openAIPath ?? ""), headers: headers(provider), replacesModel: true)
+    public func plan(_ api: API, upstreamModel: String, provider: ProviderConfig, clientQuery: Substring?, responseID: String?) -> UpstreamRequestPlan {
+        if api.row.model == .responseID {
+            return UpstreamRequestPlan(
+                target: basePath(provider) + api.row.openAIPath(responseID: responseID) + queryPart(clientQuery), headers: headers(provider),
+                replacesModel: false)
+        }
+        return UpstreamRequestPlan(target: basePath(provider) + (api.row.openAIPath ?? ""), headers: headers(provider), replacesModel: true)
     }
 
     public func probePlan(path: String, provider: ProviderConfig) -> UpstreamRequestPlan {
@@ -70,10 +83,16 @@ public struct OpenAIAdapter: ProviderAdapter {
 public struct AzureOpenAIAdapter: ProviderAdapter {
     public init() {}
 
-    public func plan(_ api: API, upstreamModel: String, provider: ProviderConfig, clientQuery: Substring?) -> UpstreamRequestPlan {
+    public func plan(_ api: API, upstreamModel: String, provider: ProviderConfig, clientQuery: Substring?, responseID: String?) -> UpstreamRequestPlan {
         if api == .responses {
             // Azure's v1 API: the deployment name travels as the body's `model`.
             return UpstreamRequestPlan(target: "\(openAIRoot(provider))/v1/responses", headers: headers(provider), replacesModel: true)
+        }
+        if api.row.model == .responseID {
+            // Stored responses live under the same v1 API, with no deployment in the path.
+            return UpstreamRequestPlan(
+                target: "\(openAIRoot(provider))/v1\(api.row.openAIPath(responseID: responseID))\(queryPart(clientQuery))", headers: headers(provider),
+                replacesModel: false)
         }
         let deployment = PercentEncoding.encodePathSegment(upstreamModel)
         let target = "\(openAIRoot(provider))/deployments/\(deployment)\(api.row.openAIPath ?? "")?api-version=\(PercentEncoding.encodeQueryValue(provider.apiVersion))"
@@ -105,7 +124,7 @@ public struct AzureOpenAIAdapter: ProviderAdapter {
 public struct GeminiAdapter: ProviderAdapter {
     public init() {}
 
-    public func plan(_ api: API, upstreamModel: String, provider: ProviderConfig, clientQuery: Substring?) -> UpstreamRequestPlan {
+    public func plan(_ api: API, upstreamModel: String, provider: ProviderConfig, clientQuery: Substring?, responseID: String?) -> UpstreamRequestPlan {
         let base = provider.endpoint?.basePath ?? ""
         switch api {
         case .geminiGenerateContent, .geminiStreamGenerateContent:
@@ -114,7 +133,8 @@ public struct GeminiAdapter: ProviderAdapter {
             var target = "\(nativeBase)/models/\(PercentEncoding.encodePathSegment(upstreamModel)):\(action)"
             if let query = Self.queryWithoutKey(clientQuery) { target += "?" + query }
             return UpstreamRequestPlan(target: target, headers: headers(provider), replacesModel: false)
-        case .chatCompletions, .completions, .embeddings, .messages, .countTokens, .responses, .moderations, .imagesGenerations, .audioSpeech:
+        case .chatCompletions, .completions, .embeddings, .messages, .countTokens, .responses, .moderations, .imagesGenerations, .audioSpeech,
+            .responsesRetrieve, .responsesDelete, .responsesCancel, .responsesInputItems:
             return UpstreamRequestPlan(target: base + (api.row.openAIPath ?? ""), headers: headers(provider), replacesModel: true)
         }
     }
@@ -149,14 +169,14 @@ public struct AnthropicAdapter: ProviderAdapter {
 
     public static let defaultVersion = "2023-06-01"
 
-    public func plan(_ api: API, upstreamModel: String, provider: ProviderConfig, clientQuery: Substring?) -> UpstreamRequestPlan {
+    public func plan(_ api: API, upstreamModel: String, provider: ProviderConfig, clientQuery: Substring?, responseID: String?) -> UpstreamRequestPlan {
         let base = provider.endpoint?.basePath ?? ""
         let path: String
         switch api {
         case .messages: path = "/v1/messages"
         case .countTokens: path = "/v1/messages/count_tokens"
         case .chatCompletions, .completions, .embeddings, .geminiGenerateContent, .geminiStreamGenerateContent, .responses, .moderations,
-            .imagesGenerations, .audioSpeech:
+            .imagesGenerations, .audioSpeech, .responsesRetrieve, .responsesDelete, .responsesCancel, .responsesInputItems:
             // Not served (the API table says so); an OpenAI-style path keeps the plan total.
             path = api.row.openAIPath ?? ""
         }

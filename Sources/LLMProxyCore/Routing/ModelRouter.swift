@@ -23,6 +23,13 @@ public struct ModelRouter: Sendable {
         return requested
     }
 
+    /// Every enabled provider, for calls that name no model (a stored
+    /// response's); nil when none is enabled.
+    public func everyEnabledProvider() -> ModelRoute? {
+        let candidates = providers.indices.filter { providers[$0].enabled }.map { ModelRoute.Candidate(providerIndex: $0, upstreamModel: "") }
+        return candidates.isEmpty ? nil : ModelRoute(candidates: candidates)
+    }
+
     /// nil when no enabled provider serves the (normalized) model.
     public func resolve(normalized model: String) -> ModelRoute? {
         var candidates: [ModelRoute.Candidate] = []

@@ -30,6 +30,20 @@ public struct ModelFieldScanner {
         return try scanner.scanDocument()
     }
 
+    /// The fields of a body the gateway reads: `model`, and the Responses
+    /// API's top-level `previous_response_id` (a string; nil when absent or null).
+    public struct Fields: Sendable {
+        public var model: Field?
+        public var previousResponseID: String?
+    }
+
+    /// `scan`, with the top-level `previous_response_id` read on the same pass.
+    public static func scanFields(_ bytes: UnsafeRawBufferPointer) throws(Failure) -> Fields {
+        var scanner = Scanner(bytes: bytes)
+        let model = try scanner.scanDocument()
+        return Fields(model: model, previousResponseID: scanner.previousResponseID)
+    }
+
     public static func scan(_ bytes: [UInt8]) throws(Failure) -> Field? {
         let result: Result<Field?, Failure> = bytes.withUnsafeBytes { buffer in
             do throws(Failure) { return .success(try scan(buffer)) } catch { return .failure(error) }
@@ -57,6 +71,9 @@ public struct ModelFieldScanner {
         package let bytes: UnsafeRawBufferPointer
         package var index = 0
         package var field: Field? = nil
+        package var previousResponseID: String? = nil
+        /// The value being read is the top-level `previous_response_id`'s.
+        private var valueIsPreviousResponseID = false
 
         package init(bytes: UnsafeRawBufferPointer) { self.bytes = bytes }
 
@@ -76,6 +93,8 @@ public struct ModelFieldScanner {
                     let byte = bytes[index]
                     let isModel = valueIsModel
                     valueIsModel = false
+                    let isPreviousResponseID = valueIsPreviousResponseID
+                    valueIsPreviousResponseID = false
                     if isModel && byte != UInt8(ascii: "\"") {
                         throw Failure(message: "'model' must be a string.", param: "model")
                     }
@@ -100,6 +119,8 @@ public struct ModelFieldScanner {
                         let hasEscapes = try scanString()
                         if isModel {
                             field = Field(valueRange: start..<index, model: decodeString(start..<index, hasEscapes: hasEscapes))
+                        } else if isPreviousResponseID {
+                            previousResponseID = decodeString(start..<index, hasEscapes: hasEscapes)
                         }
                     case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"):
                         try scanNumber()
@@ -153,6 +174,7 @@ public struct ModelFieldScanner {
                 isModel = false
             } else {
                 isModel = rawEquals(start..<keyEnd, "\"model\"")
+                valueIsPreviousResponseID = !isModel && rawEquals(start..<keyEnd, "\"previous_response_id\"")
             }
             if isModel && field != nil {
                 throw Failure(message: "'model' is given more than once.", param: "model")

@@ -11,6 +11,8 @@ public final class GatewayState: Sendable {
     public let rateLimiters = RateLimiterRegistry()
     /// Request-path objects alive right now (see `LiveObjectCounts`).
     public let liveObjects = LiveObjectCounts()
+    /// Which provider holds each response id relayed (see `ResponseAffinity`).
+    public let responseAffinity = ResponseAffinity()
     private let current: Mutex<RuntimeConfig>
     private let reloadStats = Mutex<ReloadStats>(ReloadStats())
 

@@ -265,7 +265,7 @@ final class GatewayHandler: ChannelDuplexHandler, RemovableChannelHandler, Deadl
             let exchange = ProxyExchange(
                 sink: self, loop: loop,
                 request: try RequestAdmission.admitBody(request, api: api, pathModel: pathModel, requestID: record?.requestID ?? "", loop: loop))
-            record?.model = exchange.model
+            if !exchange.model.isEmpty { record?.model = exchange.model }
             self.exchange = exchange
             exchange.start()
         } catch {

@@ -101,10 +101,22 @@ enum RequestAdmission {
         _ request: consuming IncomingRequest, api: API, pathModel: String?, requestID: String, loop: LoopContext
     ) throws(BodyRefusal) -> ProxiedRequest {
         let snapshot = request.snapshot
+        let row = api.row
+        if row.model == .responseID, let responseID = pathModel {
+            return try admitResponseCall(request, api: api, responseID: responseID, requestID: requestID, loop: loop)
+        }
         let field: ModelFieldScanner.Field?
+        var previousResponseID: String?
         do throws(ModelFieldScanner.Failure) {
-            field = try request.body.withUnsafeReadableBytes { bytes throws(ModelFieldScanner.Failure) in
-                try ModelFieldScanner.scan(bytes)
+            if row.affinity == .creates {
+                let fields = try request.body.withUnsafeReadableBytes { bytes throws(ModelFieldScanner.Failure) in
+                    try ModelFieldScanner.scanFields(bytes)
+                }
+                (field, previousResponseID) = (fields.model, fields.previousResponseID)
+            } else {
+                field = try request.body.withUnsafeReadableBytes { bytes throws(ModelFieldScanner.Failure) in
+                    try ModelFieldScanner.scan(bytes)
+                }
             }
         } catch {
             throw BodyRefusal(error: .invalidRequest(error.message, param: error.param), model: nil)
@@ -131,7 +143,6 @@ enum RequestAdmission {
         let routeEntry = loop.resolve(model, in: snapshot)
         guard var route = routeEntry.route else { throw BodyRefusal(error: .modelNotFound(model), model: "unresolved") }
         var routeIsEntryRoute = true
-        let row = api.row
         if route.candidates.contains(where: { !row.isServed(by: snapshot.providers[$0.providerIndex].type) }) {
             // Only some provider types serve this API (Google's native API:
             // gemini providers); the candidates are a filtered copy.
@@ -139,10 +150,54 @@ enum RequestAdmission {
             route.candidates.removeAll { !row.isServed(by: snapshot.providers[$0.providerIndex].type) }
             if route.candidates.isEmpty { throw BodyRefusal(error: .modelNotFound(model), model: "unresolved") }
         }
+        var movesOnAtNotFound = false
+        if let previousResponseID {
+            movesOnAtNotFound = !narrowToHolder(of: previousResponseID, route: &route, routeIsEntryRoute: &routeIsEntryRoute, snapshot: snapshot, loop: loop)
+        }
         return ProxiedRequest(
             api: api, head: request.head, query: request.query, body: request.body,
             modelField: pathModel == nil || row.model == .bodyField ? field : nil,
             model: model, route: route, routeEntry: routeEntry, routeIsEntryRoute: routeIsEntryRoute, snapshot: snapshot,
-            limiter: request.limiter, modelLimiter: modelLimiter, requestID: requestID)
+            limiter: request.limiter, modelLimiter: modelLimiter, requestID: requestID, movesOnAtNotFound: movesOnAtNotFound)
+    }
+
+    /// A call that names a stored response in its path (`GET /v1/responses/{id}`
+    /// and its kin): no model, no body to scan; its candidates are the
+    /// providers that serve the API, narrowed to the one holding the response
+    /// when it is known. The key's `allowed_models` and `model_limits` do not
+    /// apply (there is no model); its own limit did.
+    private static func admitResponseCall(
+        _ request: consuming IncomingRequest, api: API, responseID: String, requestID: String, loop: LoopContext
+    ) throws(BodyRefusal) -> ProxiedRequest {
+        let snapshot = request.snapshot
+        let routeEntry = loop.storedResponseEntry(in: snapshot)
+        guard var route = routeEntry.route else { throw BodyRefusal(error: .responseNotFound(responseID), model: nil) }
+        var routeIsEntryRoute = true
+        let row = api.row
+        if route.candidates.contains(where: { !row.isServed(by: snapshot.providers[$0.providerIndex].type) }) {
+            routeIsEntryRoute = false
+            route.candidates.removeAll { !row.isServed(by: snapshot.providers[$0.providerIndex].type) }
+            if route.candidates.isEmpty { throw BodyRefusal(error: .responseNotFound(responseID), model: nil) }
+        }
+        let known = narrowToHolder(of: responseID, route: &route, routeIsEntryRoute: &routeIsEntryRoute, snapshot: snapshot, loop: loop)
+        return ProxiedRequest(
+            api: api, head: request.head, query: request.query, body: request.body, modelField: nil,
+            model: "", route: route, routeEntry: routeEntry, routeIsEntryRoute: routeIsEntryRoute, snapshot: snapshot,
+            limiter: request.limiter, modelLimiter: nil, requestID: requestID, responseID: responseID, movesOnAtNotFound: !known)
+    }
+
+    /// Response affinity: when this process knows which provider holds
+    /// `responseID` and it is a candidate, it becomes the only one (true).
+    private static func narrowToHolder(
+        of responseID: String, route: inout ModelRoute, routeIsEntryRoute: inout Bool, snapshot: RuntimeConfig, loop: LoopContext
+    ) -> Bool {
+        guard let holder = loop.responseAffinity.provider(of: responseID),
+            let index = route.candidates.firstIndex(where: { snapshot.providers[$0.providerIndex].name == holder })
+        else { return false }
+        if route.candidates.count > 1 {
+            route.candidates = [route.candidates[index]]
+            routeIsEntryRoute = false
+        }
+        return true
     }
 }

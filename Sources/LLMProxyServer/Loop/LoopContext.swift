@@ -16,6 +16,8 @@ final class LoopContext {
     let allocator = ByteBufferAllocator()
     let flushes: FlushCoalescer
     let liveObjects: LiveObjectCounts
+    /// Shared by every loop of the process.
+    let responseAffinity: ResponseAffinity
     private(set) var config: RuntimeConfig
     /// The rate limiter of each key of `config`, by key index.
     private(set) var limiters: [KeyRateLimiter?]
@@ -28,6 +30,8 @@ final class LoopContext {
     private var poolKeys: [UpstreamPoolKey?]
     private var balancers: [[Int]: RoundRobinState] = [:]
     private var routeCache: [String: RouteEntry] = [:]
+    /// The route of calls that name a stored response: every enabled provider.
+    private var storedResponseRoute: RouteEntry?
     private static let routeCacheLimit = 4096
     /// Live-traffic outcomes go to the shared health board (passive checks).
     private let healthReporter: (@Sendable (_ provider: String, _ failure: String?) -> Void)?
@@ -48,9 +52,11 @@ final class LoopContext {
 
     init(eventLoop: any EventLoop, config: RuntimeConfig, limiters: [KeyRateLimiter?], modelLimiters: [[KeyRateLimiter]] = [],
          tls: TLSContextCache, logger: Logger, metrics: GatewayMetrics, liveObjects: LiveObjectCounts,
+         responseAffinity: ResponseAffinity = ResponseAffinity(),
          healthReporter: (@Sendable (String, String?) -> Void)?) {
         self.eventLoop = eventLoop
         self.liveObjects = liveObjects
+        self.responseAffinity = responseAffinity
         self.config = config
         self.limiters = limiters
         self.modelLimiters = modelLimiters
@@ -98,6 +104,7 @@ final class LoopContext {
         poolKeys = Self.poolKeys(of: newConfig)
         balancers.removeAll()
         routeCache.removeAll()
+        storedResponseRoute = nil
     }
 
     /// Where connections to provider `index` of `snapshot` are pooled; nil
@@ -161,6 +168,15 @@ final class LoopContext {
         let entry = RouteEntry(model: model, route: snapshot.router.resolve(normalized: model), providerCount: snapshot.providers.count)
         if routeCache.count >= Self.routeCacheLimit { routeCache.removeAll(keepingCapacity: true) }
         routeCache[model] = entry
+        return entry
+    }
+
+    /// The route of a call naming a stored response: every enabled provider
+    /// (the API's row filters them by type), its metrics under an empty `model`.
+    func storedResponseEntry(in snapshot: RuntimeConfig) -> RouteEntry {
+        if snapshot === config, let storedResponseRoute { return storedResponseRoute }
+        let entry = RouteEntry(model: "", route: snapshot.router.everyEnabledProvider(), providerCount: snapshot.providers.count)
+        if snapshot === config { storedResponseRoute = entry }
         return entry
     }
 

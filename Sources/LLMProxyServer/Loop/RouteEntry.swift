@@ -44,7 +44,7 @@ final class RouteEntry {
         if let cached = plans![candidate, api.rawValue] { return cached }
         let provider = provider()
         let created = ProviderAdapters.adapter(for: provider.type)
-            .plan(api, upstreamModel: route!.candidates[candidate].upstreamModel, provider: provider, clientQuery: nil)
+            .plan(api, upstreamModel: route!.candidates[candidate].upstreamModel, provider: provider, clientQuery: nil, responseID: nil)
         plans![candidate, api.rawValue] = created
         return created
     }

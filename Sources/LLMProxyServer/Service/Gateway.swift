@@ -44,7 +44,7 @@ public final class Gateway: Sendable {
                 }
                 let context = LoopContext(
                     eventLoop: loop, config: config, limiters: limiters, modelLimiters: modelLimiters, tls: tls, logger: logger, metrics: metrics, liveObjects: liveObjects,
-                    healthReporter: reporter)
+                    responseAffinity: state.responseAffinity, healthReporter: reporter)
                 return NIOLoopBound(context, eventLoop: loop)
             }.wait()
         }

@@ -13,12 +13,12 @@ final class InProcessMockUpstream: UpstreamTransport {
 
     func send(to delegate: any UpstreamResponseDelegate) {
         let request = delegate.inProcessRequest
-        let response = MockProvider.respond(to: request.api, body: request.body, upstreamModel: request.upstreamModel)
+        let response = MockProvider.respond(to: request.api, body: request.body, upstreamModel: request.upstreamModel, responseID: request.responseID)
         let isEventStream = response.contentType == "text/event-stream"
         var headers = HTTPHeaders()
         headers.add(name: "Content-Type", value: response.contentType)
         if !isEventStream { headers.add(name: "Content-Length", value: String(response.chunks.reduce(0) { $0 + $1.utf8.count })) }
-        delegate.upstreamResponseHead(HTTPResponseHead(version: .http1_1, status: .ok, headers: headers))
+        delegate.upstreamResponseHead(HTTPResponseHead(version: .http1_1, status: HTTPResponseStatus(statusCode: response.status), headers: headers))
         for chunk in response.chunks {
             delegate.upstreamResponseBody(ByteBuffer(string: chunk))
             // Each event of a stream is flushed on its own, as a provider's would arrive.

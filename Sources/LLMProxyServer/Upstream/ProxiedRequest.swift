@@ -22,4 +22,9 @@ struct ProxiedRequest {
     /// The limiter of the key's `model_limits` entry for this model, if any.
     var modelLimiter: KeyRateLimiter?
     var requestID: String
+    /// The response its path names (an API whose model location is `.responseID`).
+    var responseID: String? = nil
+    /// No candidate is known to hold the response the request names: a 404
+    /// means "ask the next one" (see `ExchangeStateMachine`).
+    var movesOnAtNotFound = false
 }

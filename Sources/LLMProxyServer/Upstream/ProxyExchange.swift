@@ -33,6 +33,8 @@ final class ProxyExchange: UpstreamResponseDelegate, DeadlineOwner {
     private var providerIndex: Int?
     private var usage = UsageObserver()
     private var observeUsage = false
+    /// Reads the id of a response being created, to remember its provider.
+    private var responseIDScanner: ResponseIDScanner?
     private var recorded = false
 
     init(sink: any ResponseSink, loop: LoopContext, request: consuming ProxiedRequest) {
@@ -40,7 +42,8 @@ final class ProxyExchange: UpstreamResponseDelegate, DeadlineOwner {
         self.loop = loop
         self.machine = ExchangeStateMachine(
             candidates: request.route.candidates.count, maxAttempts: request.snapshot.config.retry.maxAttempts,
-            streamCompletion: request.api.row.streamCompletion, requestTimeoutSeconds: request.snapshot.config.server.requestTimeoutSeconds)
+            streamCompletion: request.api.row.streamCompletion, requestTimeoutSeconds: request.snapshot.config.server.requestTimeoutSeconds,
+            movesOnAtNotFound: request.movesOnAtNotFound)
         self.balancer = request.routeIsEntryRoute
             ? request.routeEntry.balancer(loop: loop, snapshot: request.snapshot)
             : loop.balancer(for: request.route, snapshot: request.snapshot)
@@ -154,7 +157,9 @@ final class ProxyExchange: UpstreamResponseDelegate, DeadlineOwner {
         let plan = request.routeIsEntryRoute && request.api.row.model == .bodyField
             ? request.routeEntry.plan(candidate: candidate, api: request.api, provider: providers[target.providerIndex])
             : ProviderAdapters.adapter(for: providers[target.providerIndex].type)
-                .plan(request.api, upstreamModel: target.upstreamModel, provider: providers[target.providerIndex], clientQuery: request.query)
+                .plan(
+                    request.api, upstreamModel: target.upstreamModel, provider: providers[target.providerIndex], clientQuery: request.query,
+                    responseID: request.responseID)
         let replacement = plan.replacesModel
             ? request.modelField.map { UpstreamRequestEncoder.ModelReplacement(range: $0.valueRange, model: target.upstreamModel) }
             : nil
@@ -217,7 +222,7 @@ final class ProxyExchange: UpstreamResponseDelegate, DeadlineOwner {
     }
 
     var inProcessRequest: InProcessRequest {
-        InProcessRequest(api: request.api, body: request.body, upstreamModel: attempt?.upstreamModel ?? request.model)
+        InProcessRequest(api: request.api, body: request.body, upstreamModel: attempt?.upstreamModel ?? request.model, responseID: request.responseID)
     }
 
     func upstreamResponseHead(_ head: HTTPResponseHead) {
@@ -235,6 +240,7 @@ final class ProxyExchange: UpstreamResponseDelegate, DeadlineOwner {
         let action = machine.responseBody(buffer)
         if case .forwardBody = action {
             if observeUsage { usage.observe(buffer) }
+            if responseIDScanner != nil { findResponseID(buffer) }
             sink.writeResponseBody(buffer)
         } else {
             run(action)
@@ -259,6 +265,7 @@ final class ProxyExchange: UpstreamResponseDelegate, DeadlineOwner {
 
     private func relay(_ head: HTTPResponseHead, isEventStream: Bool, contentLength: Int?) {
         observeUsage = head.status.code < 300
+        if head.status.code < 300 { noteResponseHolder() }
         // No attempt follows: the request's bytes can go now rather than at
         // the end of what may be a minutes-long stream.
         attempt = nil
@@ -280,6 +287,29 @@ final class ProxyExchange: UpstreamResponseDelegate, DeadlineOwner {
         }
         sink.writeResponseBody(answer.body)
         sink.finishResponse()
+    }
+
+    /// Response affinity, from a successful answer: a created response's id
+    /// is read from its first bytes; a named one is confirmed here; a deleted
+    /// one is forgotten.
+    private func noteResponseHolder() {
+        switch request.api.row.affinity {
+        case .none:
+            break
+        case .creates:
+            responseIDScanner = ResponseIDScanner()
+        case .names:
+            if let id = request.responseID, let providerName { loop.responseAffinity.remember(id, provider: providerName) }
+        case .deletes:
+            if let id = request.responseID { loop.responseAffinity.forget(id) }
+        }
+    }
+
+    private func findResponseID(_ buffer: ByteBuffer) {
+        responseIDScanner!.observe(buffer)
+        guard responseIDScanner!.isDone else { return }
+        if let id = responseIDScanner!.id, let providerName { loop.responseAffinity.remember(id, provider: providerName) }
+        responseIDScanner = nil
     }
 
     /// Once, when the exchange ends however it ends: the deadline goes,

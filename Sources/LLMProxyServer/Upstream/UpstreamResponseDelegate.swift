@@ -30,6 +30,8 @@ struct InProcessRequest {
     var api: API
     var body: ByteBuffer
     var upstreamModel: String
+    /// The stored response the call names, if any.
+    var responseID: String?
 }
 
 /// What an exchange sends its request on: a pooled socket connection to a
