@@ -48,6 +48,8 @@ cleanup() {
 trap cleanup EXIT
 
 RESPONSE='{"id":"chatcmpl-bench","object":"chat.completion","created":1700000000,"model":"gpt-4o-2024-08-06","choices":[{"index":0,"message":{"role":"assistant","content":"Hello! How can I help you today?"},"finish_reason":"stop"}],"usage":{"prompt_tokens":12,"completion_tokens":9,"total_tokens":21}}'
+RESPONSES_RESPONSE='{"id":"resp_bench","object":"response","created_at":1700000000,"status":"completed","model":"gpt-4o-2024-08-06","output":[{"type":"message","id":"msg_bench","status":"completed","role":"assistant","content":[{"type":"output_text","text":"Hello! How can I help you today?","annotations":[]}]}],"usage":{"input_tokens":12,"output_tokens":9,"total_tokens":21}}'
+RESPONSES_BODY='{"model":"gpt-4o","instructions":"You are a helpful assistant.","input":[{"role":"user","content":"Say hello in one short sentence, please."}],"temperature":0.2,"max_output_tokens":64,"stream":false,"user":"bench"}'
 BODY='{"model":"gpt-4o","messages":[{"role":"system","content":"You are a helpful assistant."},{"role":"user","content":"Say hello in one short sentence, please."}],"temperature":0.2,"max_tokens":64,"stream":false,"user":"bench"}'
 
 mkdir -p "$WORK/up/logs" "$WORK/proxy/logs"
@@ -64,6 +66,7 @@ http {
   server {
     listen 127.0.0.1:$UP_PORT reuseport;
     location / { default_type application/json; return 200 '$RESPONSE'; }
+    location /v1/responses { default_type application/json; return 200 '$RESPONSES_RESPONSE'; }
   }
 }
 EOF
@@ -120,6 +123,12 @@ wrk.body = '$BODY'
 wrk.headers["Content-Type"] = "application/json"
 wrk.headers["Authorization"] = "Bearer sk-bench"
 EOF
+cat > "$WORK/post-responses.lua" <<EOF
+wrk.method = "POST"
+wrk.body = '$RESPONSES_BODY'
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer sk-bench"
+EOF
 
 "$NGINX" -p "$WORK/up" -c "$WORK/up/nginx.conf" -e "$WORK/up/error.log"
 ulimit -n 65536 2>/dev/null || true
@@ -149,16 +158,17 @@ NGINX_WORKER=$(pgrep -P "$(cat "$WORK/proxy/nginx.pid")" | head -1)
 # Sanity: both proxies answer the same completion.
 curl -fs "http://127.0.0.1:$GW_PORT/v1/chat/completions" -H "Authorization: Bearer sk-bench" -d "$BODY" | grep -q chatcmpl-bench
 curl -fs "http://127.0.0.1:$NGINX_PORT/v1/chat/completions" -d "$BODY" | grep -q chatcmpl-bench
+curl -fs "http://127.0.0.1:$GW_PORT/v1/responses" -H "Authorization: Bearer sk-bench" -d "$RESPONSES_BODY" | grep -q resp_bench
 
 TICK=$(getconf CLK_TCK)
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
-# run NAME URL CONNECTIONS DURATION PID -> sets R_RPS R_P50 R_P99 R_REQS R_CPU_US
+# run NAME URL CONNECTIONS DURATION PID [SCRIPT] -> sets R_RPS R_P50 R_P99 R_REQS R_CPU_US
 run() {
-  local name=$1 url=$2 conns=$3 dur=$4 pid=$5
+  local name=$1 url=$2 conns=$3 dur=$4 pid=$5 script=${6:-$WORK/post.lua}
   local before after out
   before=$( [ -n "$pid" ] && cpu_ticks "$pid" || echo 0 )
-  out=$(taskset -c 1 wrk -t1 -c"$conns" -d"${dur}s" --latency -s "$WORK/post.lua" "$url")
+  out=$(taskset -c 1 wrk -t1 -c"$conns" -d"${dur}s" --latency -s "$script" "$url")
   after=$( [ -n "$pid" ] && cpu_ticks "$pid" || echo 0 )
   R_REQS=$(echo "$out" | awk '/requests in/ {print $1}')
   R_RPS=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
@@ -216,6 +226,12 @@ for round in 1 2; do
   if [ -z "${RPS[gateway]:-}" ] || awk -v a="$R_CPU_US" -v b="${CPU[gateway]}" 'BEGIN{exit !(a<b)}'; then
     RPS[gateway]=$R_RPS; P50[gateway]=$(to_ms "$R_P50"); P99[gateway]=$(to_ms "$R_P99"); CPU[gateway]=$R_CPU_US
   fi
+  # The Responses API on the same path through the gateway (model scan,
+  # previous_response_id scan, the answer's id read into the affinity LRU).
+  run responses "http://127.0.0.1:$GW_PORT/v1/responses" "$CONNECTIONS" "$DURATION" "$GW_PID" "$WORK/post-responses.lua"
+  if [ -z "${RPS[responses]:-}" ] || awk -v a="$R_CPU_US" -v b="${CPU[responses]}" 'BEGIN{exit !(a<b)}'; then
+    RPS[responses]=$R_RPS; P50[responses]=$(to_ms "$R_P50"); P99[responses]=$(to_ms "$R_P99"); CPU[responses]=$R_CPU_US
+  fi
 done
 
 echo "== added latency at 1 connection (${DURATION}s each)"
@@ -258,16 +274,19 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN{ if (b>0) printf "%.2f", a/b; else prin
 CPU_RATIO=$(ratio "${CPU[gateway]}" "${CPU[nginx]}")
 RPS_RATIO=$(ratio "${RPS[gateway]}" "${RPS[nginx]}")
 ADDED_RATIO=$(ratio "$GW_ADDED" "$NGINX_ADDED")
+RESPONSES_RATIO=$(ratio "${CPU[responses]}" "${CPU[gateway]}")
 
 echo
 printf "%-10s %12s %10s %10s %16s\n" proxy "requests/s" "p50 ms" "p99 ms" "CPU us/request"
 printf "%-10s %12s %10s %10s %16s\n" nginx "${RPS[nginx]}" "${P50[nginx]}" "${P99[nginx]}" "${CPU[nginx]}"
 printf "%-10s %12s %10s %10s %16s\n" llm-proxy "${RPS[gateway]}" "${P50[gateway]}" "${P99[gateway]}" "${CPU[gateway]}"
+printf "%-10s %12s %10s %10s %16s\n" responses "${RPS[responses]}" "${P50[responses]}" "${P99[responses]}" "${CPU[responses]}"
 echo
 echo "added latency at 1 connection: nginx ${NGINX_ADDED} ms, llm-proxy ${GW_ADDED} ms (direct p50 ${DIRECT_P50} ms)"
 echo "ratio cpu_per_request llm-proxy/nginx = ${CPU_RATIO}x   (issue 3 bar <= 3x; target <= 2x, aim 1.5x)"
 echo "ratio requests_per_second llm-proxy/nginx = ${RPS_RATIO}x   (target >= 0.6x)"
 echo "ratio added_latency llm-proxy/nginx = ${ADDED_RATIO}x   (target <= 1.5x)"
+echo "ratio cpu_per_request /v1/responses / chat = ${RESPONSES_RATIO}x   (target <= 1.1x)"
 echo "llm-proxy peak RSS after the 64-connection runs: $((RSS_KB / 1024)) MB (target < 100 MB)"
 HELD_PER_STREAM_KB=$(awk -v peak="$HELD_PEAK_KB" -v idle="$IDLE_RSS_KB" -v n="$HELD_STREAMS" 'BEGIN{printf "%.1f", (peak - idle) / n}')
 echo "llm-proxy peak RSS with $HELD_STREAMS held streams: $((HELD_PEAK_KB / 1024)) MB, ${HELD_PER_STREAM_KB} KB per stream above idle (target < 100 MB at 10000)"
@@ -279,10 +298,11 @@ echo "streaming TTFB p50: direct ${D_TTFB} ms, llm-proxy ${G_TTFB} ms (target: w
 cat > "$JSON_OUT" <<EOF
 {"duration_seconds": $DURATION, "connections": $CONNECTIONS,
  "nginx": {"rps": ${RPS[nginx]}, "p50_ms": ${P50[nginx]}, "p99_ms": ${P99[nginx]}, "cpu_us_per_request": ${CPU[nginx]}, "added_latency_ms": $NGINX_ADDED},
+ "llm_proxy_responses": {"rps": ${RPS[responses]}, "p50_ms": ${P50[responses]}, "p99_ms": ${P99[responses]}, "cpu_us_per_request": ${CPU[responses]}},
  "llm_proxy": {"rps": ${RPS[gateway]}, "p50_ms": ${P50[gateway]}, "p99_ms": ${P99[gateway]}, "cpu_us_per_request": ${CPU[gateway]}, "added_latency_ms": $GW_ADDED, "peak_rss_kb": $RSS_KB},
  "direct_p50_ms": $DIRECT_P50,
  "startup_ms": $STARTUP_MS, "idle_rss_kb": $IDLE_RSS_KB, "held_streams_peak_rss_kb": $HELD_PEAK_KB, "held_stream_kb_above_idle": $HELD_PER_STREAM_KB, "open_file_hard_limit": "$NOFILE_HARD",
  "streams_direct": $STREAM_DIRECT, "streams_llm_proxy": $STREAM_GW, "held_streams": $HELD,
- "ratios": {"cpu_per_request": $CPU_RATIO, "rps": $RPS_RATIO, "added_latency": $ADDED_RATIO}}
+ "ratios": {"cpu_per_request": $CPU_RATIO, "responses_cpu_vs_chat": $RESPONSES_RATIO, "rps": $RPS_RATIO, "added_latency": $ADDED_RATIO}}
 EOF
 echo "results: $JSON_OUT"
