@@ -12,6 +12,20 @@ import Testing
     @Test(.enabled(if: FileManager.default.fileExists(atPath: python.path), "needs .venv-sdk (created by .ci/run)"))
     func openAIAnthropicAndGenAISDKsWorkUnchanged() async throws {
         let upstream = try await MockUpstream { request in
+            if request.uri.hasSuffix("/responses") && request.bodyText.contains("\"agent-tools\"") {
+                // An agent's tool call: first a function call, then, given its output, the answer.
+                let common = #""object":"response","created_at":1,"status":"completed","model":"agent-tools","parallel_tool_calls":true,"tool_choice":"auto","tools":[],"usage":{"input_tokens":5,"output_tokens":3,"total_tokens":8}"#
+                if request.bodyText.contains("function_call_output") {
+                    let sunny = request.bodyText.contains("sunny in Paris")
+                    return .json(#"{"id":"resp_tool_2",\#(common),"output":[{"type":"message","id":"msg_t","status":"completed","role":"assistant","content":[{"type":"output_text","text":"\#(sunny ? "It is sunny in Paris." : "no tool output")","annotations":[]}]}]}"#)
+                }
+                return .json(#"{"id":"resp_tool_1",\#(common),"output":[{"type":"function_call","id":"fc_1","call_id":"call_1","name":"get_weather","arguments":"{\"city\":\"Paris\"}","status":"completed"}]}"#)
+            }
+            if request.uri.hasSuffix("/audio/transcriptions") {
+                // The form's model field arrives replaced, the file intact.
+                let replaced = request.bodyText.contains("\r\n\r\nwhisper-large-v3\r\n") && request.bodyText.contains("ID3-sdk-audio")
+                return .json(#"{"text":"\#(replaced ? "replaced" : "not replaced")"}"#)
+            }
             if request.uri.contains("/responses/") {
                 // Holds no stored response: the gateway asks the mock, then this one.
                 return .json(#"{"error":{"message":"Response with id 'x' not found.","type":"invalid_request_error","param":null,"code":null}}"#, status: 404)
@@ -42,7 +56,7 @@ import Testing
               - name: cutting
                 api_base: \(upstream.baseURL)/v1
                 api_key: sk-up
-                model_mapping: {cut: cut}
+                model_mapping: {cut: cut, whisper-1: whisper-large-v3, agent-tools: agent-tools}
             master_keys:
               - {name: sdk, key: sk-sdk}
               - {name: limited, key: sk-sdk-limited, rate_limit: {requests_per_second: 0.2, burst_size: 1}}

@@ -70,6 +70,10 @@ for event in client.responses.create(model="demo", input=[{"role": "user", "cont
 check("openai responses stream", "".join(deltas) == "one two three four", repr(deltas))
 check("openai responses stream completed", completed is not None and completed.output_text == "one two three four", repr(completed))
 
+# A multipart upload: the model form field is replaced, the file streamed through.
+transcription = client.audio.transcriptions.create(model="whisper-1", file=("a.mp3", b"ID3-sdk-audio" * 1000, "audio/mpeg"))
+check("openai audio.transcriptions", transcription.text == "replaced", repr(transcription))
+
 # Calls that name a stored response go to the provider that created it.
 retrieved = client.responses.retrieve(response.id)
 check("openai responses.retrieve", retrieved.id == response.id and retrieved.status == "completed", repr(retrieved))
@@ -110,6 +114,24 @@ try:
     plain, streamed = asyncio.run(runs())
     check("openai-agents run", plain == "hello agents", repr(plain))
     check("openai-agents run_streamed", streamed == "streamed agents", repr(streamed))
+
+    # A run with a tool call: the provider asks for get_weather, the SDK
+    # runs it and sends its output back through the gateway.
+    from agents import function_tool
+
+    calls = []
+
+    @function_tool
+    def get_weather(city: str) -> str:
+        """The weather in a city."""
+        calls.append(city)
+        return f"sunny in {city}"
+
+    tool_agent = Agent(
+        name="weather", instructions="Use the tool.", tools=[get_weather],
+        model=OpenAIResponsesModel(model="agent-tools", openai_client=AsyncOpenAI(base_url=URL + "/v1", api_key=KEY, max_retries=0)))
+    tooled = asyncio.run(Runner.run(tool_agent, "weather in Paris?"))
+    check("openai-agents run with a tool call", calls == ["Paris"] and tooled.final_output == "It is sunny in Paris.", repr((calls, tooled.final_output)))
 except ImportError:
     print("skip openai-agents: not installed")
 

@@ -34,6 +34,9 @@ public enum API: Int, Sendable, CaseIterable {
     case moderations
     case imagesGenerations
     case audioSpeech
+    /// Multipart uploads: `POST /v1/audio/transcriptions`, `/translations`.
+    case audioTranscriptions
+    case audioTranslations
 
     public var row: APIRow { API.table[rawValue] }
 
@@ -96,6 +99,16 @@ public enum API: Int, Sendable, CaseIterable {
         APIRow(
             endpointLabel: "/v1/audio/speech", inbound: [.exact("/v1/audio/speech"), .exact("/audio/speech"), .azureDeployment(operation: "/audio/speech")],
             model: .bodyField, providerTypes: [.openai, .azure], openAIPath: "/audio/speech", streamCompletion: .doneSentinel,
+            dialect: .openAI, interruption: .openAI),
+        APIRow(
+            endpointLabel: "/v1/audio/transcriptions",
+            inbound: [.exact("/v1/audio/transcriptions"), .exact("/audio/transcriptions"), .azureDeployment(operation: "/audio/transcriptions")],
+            model: .multipartField, providerTypes: [.openai, .azure], openAIPath: "/audio/transcriptions", streamCompletion: .doneSentinel,
+            dialect: .openAI, interruption: .openAI),
+        APIRow(
+            endpointLabel: "/v1/audio/translations",
+            inbound: [.exact("/v1/audio/translations"), .exact("/audio/translations"), .azureDeployment(operation: "/audio/translations")],
+            model: .multipartField, providerTypes: [.openai, .azure], openAIPath: "/audio/translations", streamCompletion: .doneSentinel,
             dialect: .openAI, interruption: .openAI),
     ]
 
@@ -195,6 +208,9 @@ public enum ModelLocation: Sendable, Equatable {
     /// Nowhere: the request names a response id in its path, and goes where
     /// that response was created.
     case responseID
+    /// The `model` field of a `multipart/form-data` body, replaced there;
+    /// the rest of the body (the file) streams to the provider as it arrives.
+    case multipartField
 }
 
 /// How a relayed stream shows that it is complete; a stream that ends

@@ -19,6 +19,11 @@ import NIOHTTP1
 /// - **Keep-alive and drain.** Whether the connection stays open after the
 ///   answer; once the gateway drains, an idle connection closes at once and a
 ///   busy one after its answer.
+/// - **Streamed uploads.** A request answered before its body is all in
+/// (a multipart upload whose `model` field was found): the rest of the body
+/// goes to the exchange part by part, reads pause while the provider cannot
+/// take more, and an answer that ends first closes the connection (the
+/// unread rest of the body cannot be told from a next request).
 /// - **Idle and stalled clients, parse errors, `Expect: 100-continue`.**
 ///
 /// Actions carry no request bytes (the head or body part is the one just
@@ -41,6 +46,11 @@ package struct ClientConnectionStateMachine {
         case appendBody
         /// The admitted request is complete: answer it.
         case answer
+        /// The body part just read belongs to a request already being
+        /// answered (`bodyStreamingStarted`): pass it on.
+        case forwardBody
+        /// That request's body is all in.
+        case bodyEnded
         /// Answer with this error (the connection closes after it unless
         /// `keepAlive` still holds).
         case answerError(ClientError)
@@ -72,6 +82,8 @@ package struct ClientConnectionStateMachine {
         case admitting
         /// Reading an admitted request's body.
         case receiving(bodyBytes: Int, limit: Int)
+        /// Reading the body of a request already being answered.
+        case streaming(bodyBytes: Int, limit: Int)
         /// Reading and dropping the body of a request refused from its head.
         case discarding
         /// The answer is being produced.
@@ -93,6 +105,8 @@ package struct ClientConnectionStateMachine {
     private var queued = CircularBuffer<HTTPServerRequestPart>(initialCapacity: 2)
     private var readsHeld = false
     private var readPending = false
+    /// A streamed upload's provider cannot take more for now.
+    private var uploadPaused = false
 
     package init() {}
 
@@ -119,7 +133,7 @@ package struct ClientConnectionStateMachine {
 
     /// The pipeline asks for more bytes.
     package mutating func read() -> Action {
-        if readsHeld {
+        if readsHeld || uploadPaused {
             readPending = true
             return .none
         }
@@ -134,7 +148,7 @@ package struct ClientConnectionStateMachine {
             let part = queued.removeFirst()
             return (process(part), part)
         }
-        guard queued.isEmpty, readsHeld else { return nil }
+        guard queued.isEmpty, readsHeld, !uploadPaused else { return nil }
         readsHeld = false
         if readPending {
             readPending = false
@@ -162,6 +176,14 @@ package struct ClientConnectionStateMachine {
                 }
                 phase = .receiving(bodyBytes: bodyBytes + buffer.readableBytes, limit: limit)
                 return .appendBody
+            case .streaming(let bodyBytes, let limit):
+                if bodyBytes + buffer.readableBytes > limit {
+                    keepAlive = false
+                    phase = .answering
+                    return .answerError(.bodyTooLarge(limit: limit))
+                }
+                phase = .streaming(bodyBytes: bodyBytes + buffer.readableBytes, limit: limit)
+                return .forwardBody
             case .discarding, .idle, .admitting, .answering:
                 return .none
             }
@@ -173,6 +195,9 @@ package struct ClientConnectionStateMachine {
             case .discarding:
                 phase = .answering
                 return .answerError(.refusal)
+            case .streaming:
+                phase = .answering
+                return .bodyEnded
             case .idle, .admitting, .answering:
                 return .none
             }
@@ -186,6 +211,33 @@ package struct ClientConnectionStateMachine {
         guard case .admitting = phase else { return .none }
         phase = .receiving(bodyBytes: 0, limit: bodyLimit)
         return expectsContinue ? .sendContinue : .none
+    }
+
+    /// The request is answered now, before the rest of its body: what
+    /// arrives from here on is `.forwardBody`, then `.bodyEnded`.
+    package mutating func bodyStreamingStarted() {
+        guard case .receiving(let bodyBytes, let limit) = phase else { return }
+        phase = .streaming(bodyBytes: bodyBytes, limit: limit)
+    }
+
+    /// What the body showed so far is refused (a malformed upload): the
+    /// rest is read and dropped, then the refusal answered and the connection
+    /// closed. Answering at once and closing would reset the connection under
+    /// the client's unread bytes, and it would never see the answer.
+    package mutating func bodyRefused() {
+        guard case .receiving = phase else { return }
+        keepAlive = false
+        phase = .discarding
+    }
+
+    /// A streamed upload's provider stopped (or resumed) taking bytes.
+    package mutating func uploadReadsPaused(_ paused: Bool) -> Action {
+        uploadPaused = paused
+        if !paused && !readsHeld && readPending {
+            readPending = false
+            return .read
+        }
+        return .none
     }
 
     /// The head is refused; the refusal is answered once the body is read
@@ -207,15 +259,25 @@ package struct ClientConnectionStateMachine {
 
     /// The answer is complete (or aborted).
     package mutating func responseFinished() -> Action {
+        if case .streaming = phase { keepAlive = false }
+        // A read the upload's pause held back is the next request's.
+        let heldRead = uploadPaused && readPending && !readsHeld
+        uploadPaused = false
         phase = .idle
         requestInFlight = false
         if !keepAlive || draining { return .close }
-        return readsHeld || !queued.isEmpty ? .resumeQueued : .none
+        if readsHeld || !queued.isEmpty { return .resumeQueued }
+        if heldRead {
+            readPending = false
+            return .read
+        }
+        return .none
     }
 
     /// The answer is cut short: the connection cannot carry another request.
     package mutating func responseAborted() {
         keepAlive = false
+        uploadPaused = false
         phase = .idle
         requestInFlight = false
     }
@@ -229,7 +291,7 @@ package struct ClientConnectionStateMachine {
             // A kept-alive connection with nothing to do, or a client that
             // never finished its request head.
             return .close
-        case .receiving, .discarding, .admitting:
+        case .receiving, .discarding, .admitting, .streaming:
             keepAlive = false
             phase = .answering
             return .answerError(.requestTimeout)

@@ -74,7 +74,7 @@ public struct ConfigParser {
     }
 
     private mutating func readServer(_ node: Node, into server: inout ServerConfig) {
-        let keys = ["host", "port", "request_timeout_seconds", "max_body_bytes", "event_loops",
+        let keys = ["host", "port", "request_timeout_seconds", "max_body_bytes", "max_upload_bytes", "event_loops",
                     "drain_timeout_seconds", "client_idle_timeout_seconds", "connect_timeout_seconds"]
         guard let fields = mapping(node, at: "server", allowed: keys) else { return }
         if let n = fields["host"], let v = string(n, "server.host") {
@@ -85,6 +85,7 @@ public struct ConfigParser {
             server.requestTimeoutSeconds = v
         }
         if let n = fields["max_body_bytes"], let v = int(n, "server.max_body_bytes", min: 1) { server.maxBodyBytes = v }
+        if let n = fields["max_upload_bytes"], let v = int(n, "server.max_upload_bytes", min: 1) { server.maxUploadBytes = v }
         if let n = fields["event_loops"], let v = int(n, "server.event_loops", min: 0, max: 1024) { server.eventLoops = v }
         if let n = fields["drain_timeout_seconds"], let v = seconds(n, "server.drain_timeout_seconds", allowZero: true) {
             server.drainTimeoutSeconds = v

@@ -26,6 +26,11 @@ public struct ServerConfig: Sendable {
     /// The whole upstream exchange, streaming included.
     public var requestTimeoutSeconds: Double = 600
     public var maxBodyBytes = 10 * 1024 * 1024
+    /// A streamed upload's whole body (multipart audio): what a provider
+    /// takes (OpenAI's 25 MB file limit, plus the form around it), not what
+    /// the gateway holds, which is only what precedes the `model` field and
+    /// stays within `maxBodyBytes`.
+    public var maxUploadBytes = 26 * 1024 * 1024
     /// 0 means one per CPU the process may run on.
     public var eventLoops = 0
     public var drainTimeoutSeconds: Double = 30

@@ -75,7 +75,7 @@ public enum MockProvider {
             return responses(request, stream: stream, id: id, created: created, upstreamModel: upstreamModel)
         case .responsesRetrieve, .responsesDelete, .responsesCancel, .responsesInputItems:
             return storedResponse(api, id: responseID ?? "", created: created)
-        case .moderations, .imagesGenerations, .audioSpeech:
+        case .moderations, .imagesGenerations, .audioSpeech, .audioTranscriptions, .audioTranslations:
             // The API table gives these no mock; an empty object keeps the answer total.
             return Response(contentType: "application/json", chunks: ["{}"])
         }

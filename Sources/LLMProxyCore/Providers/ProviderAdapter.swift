@@ -134,7 +134,7 @@ public struct GeminiAdapter: ProviderAdapter {
             if let query = Self.queryWithoutKey(clientQuery) { target += "?" + query }
             return UpstreamRequestPlan(target: target, headers: headers(provider), replacesModel: false)
         case .chatCompletions, .completions, .embeddings, .messages, .countTokens, .responses, .moderations, .imagesGenerations, .audioSpeech,
-            .responsesRetrieve, .responsesDelete, .responsesCancel, .responsesInputItems:
+            .responsesRetrieve, .responsesDelete, .responsesCancel, .responsesInputItems, .audioTranscriptions, .audioTranslations:
             return UpstreamRequestPlan(target: base + (api.row.openAIPath ?? ""), headers: headers(provider), replacesModel: true)
         }
     }
@@ -176,7 +176,8 @@ public struct AnthropicAdapter: ProviderAdapter {
         case .messages: path = "/v1/messages"
         case .countTokens: path = "/v1/messages/count_tokens"
         case .chatCompletions, .completions, .embeddings, .geminiGenerateContent, .geminiStreamGenerateContent, .responses, .moderations,
-            .imagesGenerations, .audioSpeech, .responsesRetrieve, .responsesDelete, .responsesCancel, .responsesInputItems:
+            .imagesGenerations, .audioSpeech, .responsesRetrieve, .responsesDelete, .responsesCancel, .responsesInputItems, .audioTranscriptions,
+            .audioTranslations:
             // Not served (the API table says so); an OpenAI-style path keeps the plan total.
             path = api.row.openAIPath ?? ""
         }

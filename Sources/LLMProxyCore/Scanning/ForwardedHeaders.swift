@@ -22,7 +22,7 @@ package enum ForwardedHeaders {
     /// the request id unless the client sent one. Handed to `emit` one by one, so they can be written straight
     /// into the request's bytes.
     package static func upstreamRequest(
-        client: HTTPHeaders, plan: UpstreamRequestPlan, host: String, contentLength: Int, requestID: String?,
+        client: HTTPHeaders, plan: UpstreamRequestPlan, host: String, contentLength: Int?, requestID: String?,
         _ emit: (_ name: String, _ value: String) -> Void
     ) {
         emit("Host", host)
@@ -52,7 +52,7 @@ package enum ForwardedHeaders {
             }
             emit(name, value)
         }
-        if !sawContentType && contentLength > 0 { emit("Content-Type", "application/json") }
+        if !sawContentType && (contentLength ?? 1) > 0 { emit("Content-Type", "application/json") }
         for header in plan.headers { emit(header.name, header.value) }
         // By index: `enumerated()` looks its generic type up at run time on every call.
         if !plan.defaultHeaders.isEmpty {
@@ -60,7 +60,8 @@ package enum ForwardedHeaders {
                 emit(plan.defaultHeaders[index].name, plan.defaultHeaders[index].value)
             }
         }
-        emit("Content-Length", String(contentLength))
+        // nil: a streamed upload the client sent chunked, sent on chunked.
+        if let contentLength { emit("Content-Length", String(contentLength)) } else { emit("Transfer-Encoding", "chunked") }
         // The same id in the provider's logs as in ours.
         if !sawRequestID, let requestID { emit("X-Request-Id", requestID) }
     }

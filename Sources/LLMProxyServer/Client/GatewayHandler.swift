@@ -134,13 +134,29 @@ final class GatewayHandler: ChannelDuplexHandler, RemovableChannelHandler, Deadl
             } else {
                 incoming!.body.writeBuffer(&buffer)
             }
+            if incoming!.multipart != nil { scanUpload(bodyEnded: false) }
         case .answer:
             // `incoming` is set whenever the machine admitted a head; were it
             // not, closing beats a connection left waiting for nothing.
-            guard let request = incoming.take() else { return abortResponse() }
-            answer(request)
+            guard incoming != nil else { return abortResponse() }
+            if incoming!.multipart != nil {
+                // An upload whose `model` comes last, or a small one: all of it is in hand.
+                scanUpload(bodyEnded: true)
+                guard incoming != nil else { return }
+            }
+            answer(incoming.take()!)
+        case .forwardBody:
+            guard case .body(let buffer) = part else { return }
+            exchange?.clientBodyPart(buffer)
+        case .bodyEnded:
+            exchange?.clientBodyEnded()
         case .answerError(let error):
             incoming = nil
+            // An upload refused mid-body (its limit, a stalled client) may have an exchange under way.
+            if let exchange {
+                self.exchange = nil
+                exchange.cancel()
+            }
             let answer: OpenAIError
             switch error {
             case .refusal: answer = refusal ?? .invalidRequest("The request was refused.")
@@ -240,11 +256,80 @@ final class GatewayHandler: ChannelDuplexHandler, RemovableChannelHandler, Deadl
             incoming = IncomingRequest(
                 head: head, route: route, path: path, query: query, snapshot: snapshot, keyIndex: keyIndex,
                 limiter: limiter, modelLimiters: modelLimiters, body: .sharedEmpty)
-            run(machine.admitted(bodyLimit: snapshot.config.server.maxBodyBytes, expectsContinue: facts.expectsContinue))
+            guard case .proxy(let api, let pathModel) = route, api.row.model == .multipartField else {
+                run(machine.admitted(bodyLimit: snapshot.config.server.maxBodyBytes, expectsContinue: facts.expectsContinue))
+                return
+            }
+            admitUpload(head, pathModel: pathModel, limit: RequestAdmission.bodyLimit(of: api, snapshot.config.server), expectsContinue: facts.expectsContinue)
         case .refused(let error, let close):
             refusal = error
             machine.refused(close: close)
         }
+    }
+
+    // MARK: - Streamed uploads
+
+    /// A multipart upload: its body is read until its `model` field is
+    /// found (`scanUpload`), and from there streams to the provider. On an
+    /// Azure-style path the deployment is the model, so it streams at once
+    /// (the form's `model`, if any, goes unchanged; Azure reads the path).
+    private func admitUpload(_ head: HTTPRequestHead, pathModel: String?, limit: Int, expectsContinue: Bool) {
+        if pathModel == nil {
+            guard let scanner = head.headers.first(name: "content-type").flatMap({ MultipartModelScanner(contentType: $0) }) else {
+                refusal = .invalidRequest("An upload must be multipart/form-data with a boundary.", param: nil)
+                machine.refused(close: false)
+                return
+            }
+            incoming!.multipart = scanner
+        }
+        run(machine.admitted(bodyLimit: limit, expectsContinue: expectsContinue))
+        if pathModel != nil { startStreamingUpload() }
+    }
+
+    /// Looks for the upload's `model` field in what is in hand; once found,
+    /// the request is answered while the rest of its body arrives. What
+    /// precedes the field is held, within `max_body_bytes`.
+    private func scanUpload(bodyEnded: Bool) {
+        guard var scanner = incoming!.multipart.take() else { return }
+        let outcome = incoming!.body.withUnsafeReadableBytes { bytes in bodyEnded ? scanner.bodyEnded(bytes) : scanner.scan(bytes) }
+        let limit = loop.config.config.server.maxBodyBytes
+        let tooFar = OpenAIError(
+            status: 413, message: "The upload's 'model' field is not within its first \(limit) bytes (max_body_bytes): send it before the file.",
+            type: "invalid_request_error", param: "model", code: "request_too_large")
+        switch outcome {
+        case .needMore:
+            guard incoming!.body.readableBytes <= limit else { return refuseUpload(tooFar, bodyEnded: bodyEnded) }
+            incoming!.multipart = scanner
+        case .found(let field):
+            // The rule does not depend on how the reads fell.
+            guard field.valueRange.upperBound <= limit else { return refuseUpload(tooFar, bodyEnded: bodyEnded) }
+            incoming!.multipartField = field
+            if !bodyEnded { startStreamingUpload() }
+        case .failed(let failure):
+            refuseUpload(.invalidRequest(failure.message, param: failure.param), bodyEnded: bodyEnded)
+        }
+    }
+
+    /// Answered once the body is all in: now if it is, else after the rest is read and dropped.
+    private func refuseUpload(_ error: OpenAIError, bodyEnded: Bool) {
+        incoming = nil
+        if bodyEnded {
+            sendError(error)
+        } else {
+            refusal = error
+            machine.bodyRefused()
+        }
+    }
+
+    private func startStreamingUpload() {
+        guard incoming != nil else { return }
+        machine.bodyStreamingStarted()
+        incoming!.streamsBody = true
+        answer(incoming.take()!)
+    }
+
+    func pauseUploadReads(_ paused: Bool) {
+        run(machine.uploadReadsPaused(paused))
     }
 
     private func answer(_ request: consuming IncomingRequest) {

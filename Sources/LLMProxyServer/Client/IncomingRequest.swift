@@ -15,4 +15,10 @@ struct IncomingRequest {
     /// The key's `model_limits` limiters, by entry index.
     var modelLimiters: [KeyRateLimiter]
     var body: ByteBuffer
+    /// A multipart upload's search for its `model` field, until it is found.
+    var multipart: MultipartModelScanner? = nil
+    /// Where a multipart upload's `model` value sits in `body`, once found.
+    var multipartField: ModelFieldScanner.Field? = nil
+    /// The body is still arriving: the exchange gets the rest part by part.
+    var streamsBody = false
 }

@@ -40,13 +40,19 @@ enum RequestAdmission {
             guard let index = keys.lookup(presented.utf8) else { return .refused(.invalidAPIKey(presented: true), close: false) }
             keyIndex = index
         }
-        if case .proxy = route {
-            let limit = snapshot.config.server.maxBodyBytes
+        if case .proxy(let api, _) = route {
+            let limit = bodyLimit(of: api, snapshot.config.server)
             if let length = facts.contentLength.flatMap({ Int($0) }), length > limit {
                 return .refused(.requestTooLarge(limit: limit), close: true)
             }
         }
         return .admitted(keyIndex: keyIndex)
+    }
+
+    /// How many body bytes a request of `api` may send: a streamed upload's
+    /// limit is what a provider takes, since the gateway holds little of it.
+    static func bodyLimit(of api: API, _ server: ServerConfig) -> Int {
+        api.row.model == .multipartField ? server.maxUploadBytes : server.maxBodyBytes
     }
 
     /// What a request's answer reports of its key's request limit.
@@ -108,7 +114,10 @@ enum RequestAdmission {
         let field: ModelFieldScanner.Field?
         var previousResponseID: String?
         do throws(ModelFieldScanner.Failure) {
-            if row.affinity == .creates {
+            if row.model == .multipartField {
+                // Found while the body was read (see `GatewayHandler.scanUpload`).
+                field = request.multipartField
+            } else if row.affinity == .creates {
                 let fields = try request.body.withUnsafeReadableBytes { bytes throws(ModelFieldScanner.Failure) in
                     try ModelFieldScanner.scanFields(bytes)
                 }
@@ -154,11 +163,16 @@ enum RequestAdmission {
         if let previousResponseID {
             movesOnAtNotFound = !narrowToHolder(of: previousResponseID, route: &route, routeIsEntryRoute: &routeIsEntryRoute, snapshot: snapshot, loop: loop)
         }
+        var upload: UpstreamRequestEncoder.UploadFraming?
+        if request.streamsBody {
+            upload = request.head.headers.first(name: "content-length").flatMap { Int($0) }.map { .contentLength($0) } ?? .chunked
+        }
         return ProxiedRequest(
             api: api, head: request.head, query: request.query, body: request.body,
-            modelField: pathModel == nil || row.model == .bodyField ? field : nil,
+            modelField: pathModel == nil || row.model != .path ? field : nil,
             model: model, route: route, routeEntry: routeEntry, routeIsEntryRoute: routeIsEntryRoute, snapshot: snapshot,
-            limiter: request.limiter, modelLimiter: modelLimiter, requestID: requestID, movesOnAtNotFound: movesOnAtNotFound)
+            limiter: request.limiter, modelLimiter: modelLimiter, requestID: requestID, movesOnAtNotFound: movesOnAtNotFound,
+            modelFieldIsMultipart: row.model == .multipartField, upload: upload)
     }
 
     /// A call that names a stored response in its path (`GET /v1/responses/{id}`

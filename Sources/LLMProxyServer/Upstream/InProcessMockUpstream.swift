@@ -27,6 +27,9 @@ final class InProcessMockUpstream: UpstreamTransport {
         delegate.upstreamResponseEnd(reusable: true)
     }
 
+    /// The mock serves no upload API (the API table says so).
+    func writeBodyPart(_ buffer: ByteBuffer) {}
+    var isWritable: Bool { true }
     func setReadPaused(_ paused: Bool) {}
     func abandon() {}
     func release(reusable: Bool) {}

@@ -27,4 +27,9 @@ struct ProxiedRequest {
     /// No candidate is known to hold the response the request names: a 404
     /// means "ask the next one" (see `ExchangeStateMachine`).
     var movesOnAtNotFound = false
+    /// `modelField` is a multipart form field's raw value, not a JSON string.
+    var modelFieldIsMultipart = false
+    /// The body is a streamed upload's first part; the rest arrives from
+    /// the client while the request is under way, framed like this.
+    var upload: UpstreamRequestEncoder.UploadFraming? = nil
 }

@@ -35,13 +35,20 @@ final class ProxyExchange: UpstreamResponseDelegate, DeadlineOwner {
     private var observeUsage = false
     /// Reads the id of a response being created, to remember its provider.
     private var responseIDScanner: ResponseIDScanner?
+    /// A streamed upload: the request (head and the part in hand) went out,
+    /// and later parts go straight to the transport.
+    private var uploadSent = false
+    /// A streamed upload's client body is all in.
+    private var uploadEnded = false
     private var recorded = false
 
     init(sink: any ResponseSink, loop: LoopContext, request: consuming ProxiedRequest) {
         self.sink = sink
         self.loop = loop
+        // A streamed upload's bytes are not kept once sent: one attempt, as
+        // nginx with `proxy_request_buffering off` cannot try another upstream.
         self.machine = ExchangeStateMachine(
-            candidates: request.route.candidates.count, maxAttempts: request.snapshot.config.retry.maxAttempts,
+            candidates: request.route.candidates.count, maxAttempts: request.upload == nil ? request.snapshot.config.retry.maxAttempts : 1,
             streamCompletion: request.api.row.streamCompletion, requestTimeoutSeconds: request.snapshot.config.server.requestTimeoutSeconds,
             movesOnAtNotFound: request.movesOnAtNotFound)
         self.balancer = request.routeIsEntryRoute
@@ -100,13 +107,16 @@ final class ProxyExchange: UpstreamResponseDelegate, DeadlineOwner {
             connect(fresh: fresh)
         case .sendRequest:
             transport?.send(to: self)
+            if request.upload != nil { uploadRequestSent() }
         case .relayHead, .forwardBody:
             // Performed where the head or bytes are in hand (`upstreamResponseHead`, `upstreamResponseBody`).
             preconditionFailure("\(action) carries no bytes to run")
         case .readRetryableAnswer(let candidate, let healthFailure):
             loop.reportOutcome(provider: providerName(of: candidate), failure: healthFailure)
         case .finishRelay(let reusable, let interruption):
-            releaseTransport(reusable: reusable)
+            // An answer that came before the whole upload went out leaves the
+            // request unfinished on the wire.
+            releaseTransport(reusable: reusable && (request.upload == nil || uploadEnded))
             if let interruption { sink.writeResponseBody(ByteBuffer(string: request.api.row.interruption.event(interruption))) }
             record()
             sink.finishResponse()
@@ -161,15 +171,19 @@ final class ProxyExchange: UpstreamResponseDelegate, DeadlineOwner {
                     request.api, upstreamModel: target.upstreamModel, provider: providers[target.providerIndex], clientQuery: request.query,
                     responseID: request.responseID)
         let replacement = plan.replacesModel
-            ? request.modelField.map { UpstreamRequestEncoder.ModelReplacement(range: $0.valueRange, model: target.upstreamModel) }
+            ? request.modelField.map {
+                UpstreamRequestEncoder.ModelReplacement(range: $0.valueRange, model: target.upstreamModel, isJSON: !request.modelFieldIsMultipart)
+            }
             : nil
         attempt = Attempt(plan: plan, replacement: replacement, upstreamModel: target.upstreamModel)
     }
 
     private func connect(fresh: Bool) {
         guard let providerIndex else { return }
-        // The usual case, an idle keep-alive connection (or the mock), without a callback.
-        if let ready = loop.readyUpstream(provider: providerIndex, of: request.snapshot, fresh: fresh) {
+        // The usual case, an idle keep-alive connection (or the mock), without
+        // a callback. A streamed upload takes a new connection: a kept-alive
+        // one the provider closed under it could not be sent again.
+        if let ready = loop.readyUpstream(provider: providerIndex, of: request.snapshot, fresh: fresh || request.upload != nil) {
             transport = ready
             run(machine.connectionReady(reused: ready.isReused))
             return
@@ -218,7 +232,48 @@ final class ProxyExchange: UpstreamResponseDelegate, DeadlineOwner {
         // Read in place: binding the attempt copied it.
         UpstreamRequestEncoder.encode(
             method: request.head.method, plan: attempt!.plan, host: host, client: request.head.headers, requestID: request.requestID,
-            body: request.body, replacingModel: attempt!.replacement, allocator: allocator)
+            body: request.body, replacingModel: attempt!.replacement, upload: request.upload, allocator: allocator)
+    }
+
+    // MARK: - A streamed upload
+
+    /// More of the client's body. Before the request went out it joins the
+    /// part in hand, and the client's reads pause: at most one read's worth
+    /// waits on a connect.
+    func clientBodyPart(_ buffer: ByteBuffer) {
+        guard !machine.isFinished else { return }
+        if uploadSent {
+            guard let transport else { return }
+            transport.writeBodyPart(request.upload == .chunked ? UpstreamRequestEncoder.UploadFraming.chunk(buffer, allocator: loop.allocator) : buffer)
+            if !transport.isWritable { sink.pauseUploadReads(true) }
+        } else {
+            var part = buffer
+            request.body.writeBuffer(&part)
+            sink.pauseUploadReads(true)
+        }
+    }
+
+    func clientBodyEnded() {
+        uploadEnded = true
+        guard uploadSent, !machine.isFinished else { return }
+        if request.upload == .chunked { transport?.writeBodyPart(UpstreamRequestEncoder.UploadFraming.chunk(ByteBuffer(), allocator: loop.allocator)) }
+    }
+
+    /// The head and the part in hand are out: that part goes, and the rest
+    /// of the body follows as it arrives.
+    private func uploadRequestSent() {
+        guard transport != nil, !uploadSent else { return }
+        uploadSent = true
+        request.body = .sharedEmpty
+        if uploadEnded {
+            if request.upload == .chunked { transport?.writeBodyPart(UpstreamRequestEncoder.UploadFraming.chunk(ByteBuffer(), allocator: loop.allocator)) }
+        } else {
+            sink.pauseUploadReads(!(transport?.isWritable ?? true))
+        }
+    }
+
+    func upstreamWritabilityChanged(isWritable: Bool) {
+        if uploadSent && !uploadEnded { sink.pauseUploadReads(!isWritable) }
     }
 
     var inProcessRequest: InProcessRequest {

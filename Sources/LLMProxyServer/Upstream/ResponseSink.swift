@@ -23,6 +23,9 @@ protocol ResponseSink: AnyObject {
     func abortResponse()
     /// An error answer in the request's dialect.
     func sendError(_ error: OpenAIError)
+    /// A streamed upload's provider stopped (or resumed) taking its bytes:
+    /// stop (or resume) reading them from the client.
+    func pauseUploadReads(_ paused: Bool)
     /// What the access log and metrics need of the upstream side.
     func noteUpstream(provider: String, retries: Int, usage: UsageObserver.Usage?, series: RequestSeries?)
 }

@@ -70,6 +70,19 @@ final class UpstreamConnection: ChannelDuplexHandler, RemovableChannelHandler, U
         if readPaused { setReadPaused(false) }
     }
 
+    func writeBodyPart(_ buffer: ByteBuffer) {
+        guard let context else { return }
+        context.write(wrapOutboundOut(buffer), promise: nil)
+        flushes.flushSoon(context)
+    }
+
+    var isWritable: Bool { context?.channel.isWritable ?? false }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        delegate?.upstreamWritabilityChanged(isWritable: context.channel.isWritable)
+        context.fireChannelWritabilityChanged()
+    }
+
     func setReadPaused(_ paused: Bool) {
         readPaused = paused
         if !paused && readPending, let context {

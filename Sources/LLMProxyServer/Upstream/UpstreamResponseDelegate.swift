@@ -23,6 +23,8 @@ protocol UpstreamResponseDelegate: AnyObject {
     func upstreamReadComplete()
     /// The connection failed or closed before the response ended.
     func upstreamFailed(_ error: any Error)
+    /// The connection can take more of a streamed upload's bytes, or cannot.
+    func upstreamWritabilityChanged(isWritable: Bool)
 }
 
 /// A request as an in-process upstream reads it.
@@ -43,6 +45,10 @@ protocol UpstreamTransport: AnyObject {
     /// Sends `delegate`'s request; the answer arrives through `delegate`,
     /// possibly before this returns.
     func send(to delegate: any UpstreamResponseDelegate)
+    /// More of a streamed upload's body, framed already, after `send`.
+    func writeBodyPart(_ buffer: ByteBuffer)
+    /// It can take more bytes now.
+    var isWritable: Bool { get }
     /// Stops (or resumes) reading while the client cannot take more bytes.
     func setReadPaused(_ paused: Bool)
     /// Closes without a callback; an exchange in progress is dropped.
