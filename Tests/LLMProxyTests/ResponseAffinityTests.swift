@@ -235,7 +235,7 @@ import Testing
             #expect(requestCount() == before + 3, "a response nobody holds: each provider asked once")
 
             let metrics = try await TestClient.request(port: gateway.port, method: .GET, path: "/metrics", key: nil)
-            #expect(!metrics.text.contains("llm_proxy_retries_total{"), "no 404 counted as a retry")
+            #expect(!metrics.text.contains("llm_proxy_upstream_retries_total{"), "no 404 counted as a retry")
             #expect(metrics.text.contains(#"endpoint="/v1/responses/{id}""#) && metrics.text.contains(#"endpoint="/v1/responses/{id}/input_items""#))
             #expect(!metrics.text.contains("resp_"), "no id in a label")
         }
@@ -256,7 +256,7 @@ import Testing
             #expect(second.status == 200 && requestCount() == before + 1)
 
             let metrics = try await TestClient.request(port: gateway.port, method: .GET, path: "/metrics", key: nil)
-            #expect(!metrics.text.contains("llm_proxy_retries_total{"))
+            #expect(!metrics.text.contains("llm_proxy_upstream_retries_total{"))
             let health = try await TestClient.request(port: gateway.port, method: .GET, path: "/health/detailed", key: "sk-k")
             #expect(!health.text.contains("\"status\":\"down\"") && !health.text.contains("HTTP 404"), "a 404 is no failure: \(health.text)")
         }
