@@ -42,11 +42,21 @@ for needle in ["--static-swift-stdlib", "-c release", "USER 10001", "HEALTHCHECK
 
 # The pods' grace period must exceed the gateway's drain period.
 docs = [d for f in ["deploy/kubernetes/sidecar.yaml", "deploy/kubernetes/standalone.yaml"] for d in yaml.safe_load_all(open(f)) if d]
-config = yaml.safe_load(next(d for d in docs if d["kind"] == "ConfigMap")["data"]["config.yaml"])
-drain = config["server"]["drain_timeout_seconds"]
-for deployment in (d for d in docs if d["kind"] == "Deployment"):
+configs = [yaml.safe_load(d["data"]["config.yaml"]) for d in docs if d["kind"] == "ConfigMap"]
+drain = max(config["server"]["drain_timeout_seconds"] for config in configs)
+gateways = [d for d in docs if d["kind"] == "Deployment" and d["metadata"]["name"] != "llm-proxy-valkey"]
+for deployment in gateways:
     grace = deployment["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]
     assert grace > drain, (deployment["metadata"]["name"], grace, drain)
+# Several replicas share their limits through the store the manifest runs.
+standalone = [d for d in yaml.safe_load_all(open("deploy/kubernetes/standalone.yaml")) if d]
+shared = yaml.safe_load(next(d for d in standalone if d["kind"] == "ConfigMap")["data"]["config.yaml"])["shared_state"]
+assert shared["redis_url"] == "${REDIS_URL}", shared
+gateway = next(d for d in standalone if d["kind"] == "Deployment" and d["metadata"]["name"] == "llm-proxy")
+env = {e["name"]: e.get("value") for e in gateway["spec"]["template"]["spec"]["containers"][0]["env"]}
+assert env["REDIS_URL"].startswith("redis://llm-proxy-valkey:"), env
+assert any(d["kind"] == "Service" and d["metadata"]["name"] == "llm-proxy-valkey" for d in standalone)
+assert "valkey" in services and yaml.safe_load(open("deploy/compose/gateway/config.yaml"))["shared_state"]["redis_url"].startswith("redis://valkey:")
 print("compose, grafana, dockerfile and manifest invariants: ok")
 PY
 echo "deploy/ is valid"

@@ -41,14 +41,22 @@ import Testing
         await healthy.stop()
     }
 
-    @Test func kubernetesConfigMapHoldsAValidConfig() throws {
-        let manifest = try String(contentsOf: Self.root.appendingPathComponent("deploy/kubernetes/sidecar.yaml"), encoding: .utf8)
-        // The block scalar under `config.yaml: |`, de-indented.
-        let lines = manifest.components(separatedBy: "\n")
-        let start = try #require(lines.firstIndex { $0.contains("config.yaml: |") })
-        let body = lines[(start + 1)...].prefix { $0.hasPrefix("    ") || $0.isEmpty }.map { String($0.dropFirst(4)) }.joined(separator: "\n")
-        let config = try ConfigLoader.load(text: body, file: "sidecar.yaml", environment: ["OPENAI_API_KEY": "x", "APP_MASTER_KEY": "y"])
-        #expect(config.providers.count == 2 && config.watchConfig)
-        #expect(config.server.drainTimeoutSeconds < 45)
+    @Test func kubernetesConfigMapsHoldValidConfigs() throws {
+        for file in ["sidecar.yaml", "standalone.yaml"] {
+            let manifest = try String(contentsOf: Self.root.appendingPathComponent("deploy/kubernetes/\(file)"), encoding: .utf8)
+            // The block scalar under `config.yaml: |`, de-indented.
+            let lines = manifest.components(separatedBy: "\n")
+            let start = try #require(lines.firstIndex { $0.contains("config.yaml: |") })
+            let body = lines[(start + 1)...].prefix { $0.hasPrefix("    ") || $0.isEmpty }.map { String($0.dropFirst(4)) }.joined(separator: "\n")
+            let config = try ConfigLoader.load(
+                text: body, file: file, environment: ["OPENAI_API_KEY": "x", "APP_MASTER_KEY": "y", "REDIS_URL": "redis://llm-proxy-valkey:6379/0"])
+            #expect(config.providers.count == 2 && config.watchConfig)
+            #expect(config.server.drainTimeoutSeconds < 45)
+            // Several replicas share their limits; a sidecar serves one app and needs no store.
+            #expect((config.sharedState?.url.host == "llm-proxy-valkey") == (file == "standalone.yaml"))
+        }
+        let compose = try String(contentsOf: Self.root.appendingPathComponent("deploy/compose/gateway/config.yaml"), encoding: .utf8)
+        let config = try ConfigLoader.load(text: compose, file: "compose", environment: [:])
+        #expect(config.sharedState?.url.host == "valkey")
     }
 }

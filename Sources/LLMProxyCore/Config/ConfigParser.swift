@@ -38,7 +38,7 @@ public struct ConfigParser {
 
     private mutating func readRoot(_ root: Node, into config: inout GatewayConfig) {
         let keys = ["server", "verify_ssl", "provider_suffix", "watch_config", "log_level", "log_format",
-                    "providers", "master_keys", "health_check", "retry"]
+                    "providers", "master_keys", "health_check", "retry", "shared_state"]
         guard let fields = mapping(root, at: "the config file", allowed: keys) else { return }
         if let node = fields["server"] { readServer(node, into: &config.server) }
         if let node = fields["verify_ssl"], let value = bool(node, "verify_ssl") { config.verifySSL = value }
@@ -65,12 +65,38 @@ public struct ConfigParser {
         }
         if let node = fields["master_keys"] { config.masterKeys = readMasterKeys(node) }
         if let node = fields["health_check"] { readHealthCheck(node, into: &config.healthCheck) }
+        if let node = fields["shared_state"] { config.sharedState = readSharedState(node) }
         if let node = fields["retry"] {
             let keys = ["max_attempts"]
             if let retry = mapping(node, at: "retry", allowed: keys), let value = retry["max_attempts"] {
                 if let attempts = int(value, "retry.max_attempts", min: 1) { config.retry.maxAttempts = attempts }
             }
         }
+    }
+
+    private mutating func readSharedState(_ node: Node) -> SharedStateConfig? {
+        let keys = ["redis_url", "key_prefix", "on_unavailable", "timeout_ms"]
+        guard let fields = mapping(node, at: "shared_state", allowed: keys) else { return nil }
+        guard let urlNode = fields["redis_url"] else {
+            report(node, "shared_state.redis_url is missing (redis://[user:password@]host:port[/db], or rediss:// for TLS)")
+            return nil
+        }
+        guard let text = string(urlNode, "shared_state.redis_url") else { return nil }
+        let (url, problem) = RedisURL.parse(text)
+        guard let url else {
+            // Never the value itself: it may hold the password.
+            report(urlNode, "shared_state.redis_url is not a Redis URL: it \(problem ?? "is malformed")")
+            return nil
+        }
+        var shared = SharedStateConfig(url: url)
+        if let n = fields["key_prefix"], let v = string(n, "shared_state.key_prefix") { shared.keyPrefix = v }
+        if let n = fields["on_unavailable"], let v = string(n, "shared_state.on_unavailable") {
+            if let mode = SharedStateConfig.OnUnavailable(rawValue: v) { shared.onUnavailable = mode } else {
+                report(n, "shared_state.on_unavailable '\(v)' must be local, deny or allow")
+            }
+        }
+        if let n = fields["timeout_ms"], let v = int(n, "shared_state.timeout_ms", min: 1, max: 60_000) { shared.timeoutMilliseconds = v }
+        return shared
     }
 
     private mutating func readServer(_ node: Node, into server: inout ServerConfig) {

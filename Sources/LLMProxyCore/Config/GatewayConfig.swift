@@ -11,8 +11,32 @@ public struct GatewayConfig: Sendable {
     public var masterKeys: [MasterKey] = []
     public var healthCheck = HealthCheckConfig()
     public var retry = RetryConfig()
+    /// Limits (and response affinity) shared by replicas; nil: per process.
+    public var sharedState: SharedStateConfig? = nil
 
     public init() {}
+}
+
+/// `shared_state`: the Redis (or Valkey) that replicas share their limits in.
+public struct SharedStateConfig: Sendable, Equatable {
+    public var url: RedisURL
+    public var keyPrefix = "llm-proxy:"
+    public var onUnavailable = OnUnavailable.local
+    /// Per call; past it, `onUnavailable` applies.
+    public var timeoutMilliseconds = 50
+
+    public enum OnUnavailable: String, Sendable, Equatable {
+        /// Each replica's own limits.
+        case local
+        /// 503 in the request's dialect.
+        case deny
+        /// Admit.
+        case allow
+    }
+
+    public init(url: RedisURL) {
+        self.url = url
+    }
 }
 
 public enum LogFormat: String, Sendable {

@@ -90,6 +90,13 @@ public struct OpenAIError: Error, Sendable, Equatable {
             type: "rate_limit_error", code: "rate_limit_exceeded", retryAfter: retryAfter)
     }
 
+    /// `shared_state.on_unavailable: deny` while the store cannot decide.
+    public static func sharedStateUnavailable() -> OpenAIError {
+        OpenAIError(
+            status: 503, message: "The gateway's shared rate-limit store is unavailable; try again shortly.", type: "api_error",
+            code: "shared_state_unavailable", retryAfter: 1)
+    }
+
     public static func upstreamUnavailable(_ detail: String) -> OpenAIError {
         OpenAIError(status: 502, message: "No provider could be reached: \(detail)", type: "api_error", code: "upstream_unavailable")
     }

@@ -7,6 +7,8 @@ import Prometheus
 public final class GatewayMetrics: Sendable {
     public let registry: PrometheusCollectorRegistry
     package let activeRequests: Gauge
+    /// Limit decisions the shared store could not make (down, slow, a bad reply).
+    package let sharedStateErrors: Counter
 
     package static let durationBuckets: [Double] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600]
     package static let latencyBuckets = durationBuckets
@@ -19,6 +21,7 @@ public final class GatewayMetrics: Sendable {
             _ = registry.makeCounter(descriptor: MetricDescriptors.configReloads, labels: [("result", result)])
         }
         activeRequests = registry.makeGauge(descriptor: MetricDescriptors.activeRequests)
+        sharedStateErrors = registry.makeCounter(descriptor: MetricDescriptors.sharedStateErrors)
     }
 
     package func configReload(success: Bool) {

@@ -58,6 +58,8 @@ package final class LoopMetrics {
         requestFinished(series: series, status: status, seconds: seconds, firstByteSeconds: firstByteSeconds, usage: nil)
     }
 
+    package func sharedStateError() { metrics.sharedStateErrors.increment() }
+
     package func rateLimited(keyName: String) {
         let registry = metrics.registry
         cached(&rateLimited, keyName) { registry.makeCounter(descriptor: MetricDescriptors.rateLimited, labels: [("key", keyName)]) }.increment()

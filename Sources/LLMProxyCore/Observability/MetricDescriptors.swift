@@ -32,6 +32,9 @@ package enum MetricDescriptors {
     package static var modelRateLimited: MetricNameDescriptor {
         make("llm_proxy_model_rate_limited", "total", "Requests refused by a key's model_limits, by key name and pattern.")
     }
+    package static var sharedStateErrors: MetricNameDescriptor {
+        make("llm_proxy_shared_state_errors", "total", "Shared-store calls that failed or timed out (each decided by shared_state.on_unavailable).")
+    }
     package static var configReloads: MetricNameDescriptor {
         make("llm_proxy_config_reloads", "total", "Config reloads by result.")
     }

@@ -216,7 +216,8 @@ package enum PercentEncoding {
         return result
     }
 
-    package static func decode(_ text: Substring) -> String {
+    /// `plusAsSpace`: a form's `+` (not in a URL's user info, where it is itself).
+    package static func decode(_ text: Substring, plusAsSpace: Bool = true) -> String {
         var bytes: [UInt8] = []
         var iterator = text.utf8.makeIterator()
         while let byte = iterator.next() {
@@ -224,7 +225,7 @@ package enum PercentEncoding {
                 let value = UInt8(String(decoding: [high, low], as: UTF8.self), radix: 16)
             {
                 bytes.append(value)
-            } else if byte == UInt8(ascii: "+") {
+            } else if plusAsSpace && byte == UInt8(ascii: "+") {
                 bytes.append(UInt8(ascii: " "))
             } else {
                 bytes.append(byte)

@@ -53,6 +53,12 @@ package enum ControlEndpoints {
         let live = gateway.liveObjects.snapshot
         json += ",\"live_objects\":{\"client_connections\":\(live.clientConnections),\"exchanges\":\(live.exchanges)"
         json += ",\"upstream_connections\":\(live.upstreamConnections),\"probe_connections\":\(live.probeConnections)}"
+        if let shared = gateway.sharedState.summary, let config = snapshot.config.sharedState {
+            // The URL without its password (`RedisURL.description`).
+            json += ",\"shared_state\":{\"url\":\(JSONString.quoted(shared.url)),\"status\":\"\(shared.connected > 0 ? "connected" : "unavailable")\""
+            json += ",\"connected_loops\":\(shared.connected),\"loops\":\(shared.loops),\"on_unavailable\":\"\(config.onUnavailable.rawValue)\""
+            json += ",\"last_error\":\(shared.lastError.map(JSONString.quoted) ?? "null"),\"latency_seconds\":\(number(shared.latencySeconds))}"
+        }
         json += ",\"providers\":[\(providers.joined(separator: ","))]}"
         return json
     }

@@ -13,6 +13,8 @@ public final class GatewayState: Sendable {
     public let liveObjects = LiveObjectCounts()
     /// Which provider holds each response id relayed (see `ResponseAffinity`).
     public let responseAffinity = ResponseAffinity()
+    /// The shared store's connections, for `/health/detailed`.
+    public let sharedState = SharedStateStatus()
     private let current: Mutex<RuntimeConfig>
     private let reloadStats = Mutex<ReloadStats>(ReloadStats())
 

@@ -42,6 +42,12 @@ final class GatewayHandler: ChannelDuplexHandler, RemovableChannelHandler, Deadl
     /// The key's request limit and what is left of it, which every response
     /// to the current request reports (as it does its request id, from `record`).
     private var rateLimitHeaders: RequestAdmission.RateLimitHeaders?
+    /// The request a shared-limit reply is for; bumped when a request ends
+    /// or its client leaves, so a late reply finds it stale.
+    private var admissionTicket: UInt32 = 0
+    /// A streamed upload's parts that arrived while the store decided (reads
+    /// pause meanwhile; these came in the same read), and whether its end did.
+    private var uploadWhileDeciding: (parts: [ByteBuffer], ended: Bool)?
     /// Armed while the connection waits on its client (see `awaitClient`).
     private var idleSlot: LoopDeadlines<GatewayHandler>.Slot?
 
@@ -147,9 +153,9 @@ final class GatewayHandler: ChannelDuplexHandler, RemovableChannelHandler, Deadl
             answer(incoming.take()!)
         case .forwardBody:
             guard case .body(let buffer) = part else { return }
-            exchange?.clientBodyPart(buffer)
+            if let exchange { exchange.clientBodyPart(buffer) } else { uploadWhileDeciding?.parts.append(buffer) }
         case .bodyEnded:
-            exchange?.clientBodyEnded()
+            if let exchange { exchange.clientBodyEnded() } else { uploadWhileDeciding?.ended = true }
         case .answerError(let error):
             incoming = nil
             // An upload refused mid-body (its limit, a stalled client) may have an exchange under way.
@@ -333,6 +339,9 @@ final class GatewayHandler: ChannelDuplexHandler, RemovableChannelHandler, Deadl
     }
 
     private func answer(_ request: consuming IncomingRequest) {
+        if case .proxy(let api, let pathModel) = request.route, let client = loop.sharedState, let shared = request.snapshot.config.sharedState {
+            return answerWithSharedLimits(request, api: api, pathModel: pathModel, client: client, config: shared)
+        }
         switch RequestAdmission.checkLimit(request, loop: loop) {
         case .allowed(let headers):
             rateLimitHeaders = headers
@@ -357,6 +366,49 @@ final class GatewayHandler: ChannelDuplexHandler, RemovableChannelHandler, Deadl
             if let model = error.model { record?.model = model }
             if let headers = error.rateLimit { rateLimitHeaders = headers }
             sendError(error.error)
+        }
+    }
+
+    /// With `shared_state`: the body is scanned and resolved first, then the
+    /// store decides the key's and the model's limits in one call, and the
+    /// exchange starts when it answers (on this loop). A reply that comes
+    /// after the client left, or after another request began on this
+    /// connection, finds its ticket stale and does nothing.
+    private func answerWithSharedLimits(
+        _ request: consuming IncomingRequest, api: API, pathModel: String?, client: RedisClient, config: SharedStateConfig
+    ) {
+        let proxied: ProxiedRequest
+        do throws(RequestAdmission.BodyRefusal) {
+            proxied = try RequestAdmission.admitBody(
+                request, api: api, pathModel: pathModel, requestID: record?.requestID ?? "", loop: loop, takesModelLimit: false)
+        } catch {
+            if let model = error.model { record?.model = model }
+            return sendError(error.error)
+        }
+        if !proxied.model.isEmpty { record?.model = proxied.model }
+        admissionTicket &+= 1
+        let ticket = admissionTicket
+        if proxied.upload != nil {
+            uploadWhileDeciding = ([], false)
+            run(machine.uploadReadsPaused(true))
+        }
+        SharedLimitStep.decide(proxied, client: client, config: config, loop: loop) { [self] outcome in
+            guard ticket == admissionTicket, record != nil, context != nil else { return }
+            let upload = uploadWhileDeciding.take()
+            switch outcome {
+            case .admitted(let request, let headers):
+                rateLimitHeaders = headers
+                let exchange = ProxyExchange(sink: self, loop: loop, request: request)
+                self.exchange = exchange
+                exchange.start()
+                if let upload {
+                    for part in upload.parts { exchange.clientBodyPart(part) }
+                    if upload.ended { exchange.clientBodyEnded() }
+                }
+            case .refused(let error, let headers):
+                rateLimitHeaders = headers
+                sendError(error)
+            }
         }
     }
 
@@ -440,6 +492,8 @@ final class GatewayHandler: ChannelDuplexHandler, RemovableChannelHandler, Deadl
     /// The answer is over (however it ended): the access record and
     /// metrics are written; the machine is told by the caller.
     private func requestDone(clientGone: Bool = false) {
+        admissionTicket &+= 1
+        uploadWhileDeciding = nil
         incoming = nil
         exchange = nil
         // Bytes that do not parse as a request get OpenAI's shape.

@@ -74,7 +74,7 @@ enum RequestAdmission {
 
     /// One request from `limiter`: the key's own, or the one of its
     /// `model_limits` entry `modelPattern`, which the refusal then names.
-    private static func take(_ limiter: KeyRateLimiter, modelPattern: String?, loop: LoopContext) -> LimitDecision {
+    static func take(_ limiter: KeyRateLimiter, modelPattern: String?, loop: LoopContext) -> LimitDecision {
         let limit = Int(limiter.limits.burstSize)
         switch limiter.admit() {
         case .allowed(let remaining):
@@ -104,7 +104,7 @@ enum RequestAdmission {
     /// the API. Returned, not wrapped in an enum, so the exchange takes it
     /// without a copy.
     static func admitBody(
-        _ request: consuming IncomingRequest, api: API, pathModel: String?, requestID: String, loop: LoopContext
+        _ request: consuming IncomingRequest, api: API, pathModel: String?, requestID: String, loop: LoopContext, takesModelLimit: Bool = true
     ) throws(BodyRefusal) -> ProxiedRequest {
         let snapshot = request.snapshot
         let row = api.row
@@ -135,17 +135,25 @@ enum RequestAdmission {
         }
         let model = snapshot.router.normalize(requestedModel)
         var modelLimiter: KeyRateLimiter?
+        var modelLimitPattern: String?
         if let keyIndex = request.keyIndex {
             // Read in place: binding the key copied it (a retain and release per field).
             if !snapshot.keys.keys[keyIndex].allows(model: model) { throw BodyRefusal(error: .modelNotAllowed(model), model: "unresolved") }
             // The key's limit for this model, checked as well as its own (the first matching pattern).
             if !request.modelLimiters.isEmpty, let entry = snapshot.keys.keys[keyIndex].modelLimit(for: model), entry < request.modelLimiters.count {
                 let limiter = request.modelLimiters[entry]
-                switch take(limiter, modelPattern: snapshot.keys.keys[keyIndex].modelLimits[entry].source, loop: loop) {
-                case .allowed:
+                let pattern = snapshot.keys.keys[keyIndex].modelLimits[entry].source
+                modelLimitPattern = pattern
+                if takesModelLimit {
+                    switch take(limiter, modelPattern: pattern, loop: loop) {
+                    case .allowed:
+                        modelLimiter = limiter
+                    case .refused(let error, let headers):
+                        throw BodyRefusal(error: error, model: model, rateLimit: headers)
+                    }
+                } else {
+                    // Taken by the shared store's decision, which comes next.
                     modelLimiter = limiter
-                case .refused(let error, let headers):
-                    throw BodyRefusal(error: error, model: model, rateLimit: headers)
                 }
             }
         }
@@ -171,8 +179,8 @@ enum RequestAdmission {
             api: api, head: request.head, query: request.query, body: request.body,
             modelField: pathModel == nil || row.model != .path ? field : nil,
             model: model, route: route, routeEntry: routeEntry, routeIsEntryRoute: routeIsEntryRoute, snapshot: snapshot,
-            limiter: request.limiter, modelLimiter: modelLimiter, requestID: requestID, movesOnAtNotFound: movesOnAtNotFound,
-            modelFieldIsMultipart: row.model == .multipartField, upload: upload)
+            limiter: request.limiter, modelLimiter: modelLimiter, modelLimitPattern: modelLimitPattern, requestID: requestID,
+            movesOnAtNotFound: movesOnAtNotFound, modelFieldIsMultipart: row.model == .multipartField, upload: upload)
     }
 
     /// A call that names a stored response in its path (`GET /v1/responses/{id}`

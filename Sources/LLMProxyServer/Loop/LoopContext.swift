@@ -18,6 +18,11 @@ final class LoopContext {
     let liveObjects: LiveObjectCounts
     /// Shared by every loop of the process.
     let responseAffinity: ResponseAffinity
+    /// This loop's connection to `shared_state`'s store; nil without one.
+    private(set) var sharedState: RedisClient?
+    private let sharedStateStatus: SharedStateStatus
+    private let loopIndex: Int
+    private let tls: TLSContextCache
     private(set) var config: RuntimeConfig
     /// The rate limiter of each key of `config`, by key index.
     private(set) var limiters: [KeyRateLimiter?]
@@ -52,11 +57,14 @@ final class LoopContext {
 
     init(eventLoop: any EventLoop, config: RuntimeConfig, limiters: [KeyRateLimiter?], modelLimiters: [[KeyRateLimiter]] = [],
          tls: TLSContextCache, logger: Logger, metrics: GatewayMetrics, liveObjects: LiveObjectCounts,
-         responseAffinity: ResponseAffinity = ResponseAffinity(),
+         responseAffinity: ResponseAffinity = ResponseAffinity(), sharedStateStatus: SharedStateStatus = SharedStateStatus(), loopIndex: Int = 0,
          healthReporter: (@Sendable (String, String?) -> Void)?) {
         self.eventLoop = eventLoop
         self.liveObjects = liveObjects
         self.responseAffinity = responseAffinity
+        self.sharedStateStatus = sharedStateStatus
+        self.loopIndex = loopIndex
+        self.tls = tls
         self.config = config
         self.limiters = limiters
         self.modelLimiters = modelLimiters
@@ -69,6 +77,35 @@ final class LoopContext {
         self.pool = UpstreamConnectionPool(eventLoop: eventLoop, tls: tls, flushes: flushes, liveObjects: liveObjects)
         self.logger = logger
         self.healthReporter = healthReporter
+        configureSharedState(config.config)
+    }
+
+    /// Connects to `shared_state`'s store, or keeps the connection when the
+    /// store did not change (its timeout is read anew); a changed store gets
+    /// a new connection, and the old one closes once its calls are answered.
+    private func configureSharedState(_ config: GatewayConfig) {
+        guard let shared = config.sharedState else {
+            sharedState?.stop()
+            sharedState = nil
+            return
+        }
+        let timeout = TimeAmount.milliseconds(Int64(shared.timeoutMilliseconds))
+        if let current = sharedState, current.url == shared.url {
+            current.updateTimeout(timeout)
+            return
+        }
+        sharedState?.stop()
+        let client = RedisClient(
+            url: shared.url, timeout: timeout, eventLoop: eventLoop, loopIndex: loopIndex, tls: tls, verifyTLS: config.verifySSL,
+            flushes: flushes, status: sharedStateStatus, logger: logger)
+        sharedState = client
+        client.start()
+    }
+
+    /// Shutdown: the store's connection goes.
+    func stopSharedState() {
+        sharedState?.stop()
+        sharedState = nil
     }
 
     func connectionOpened(_ handler: GatewayHandler) {
@@ -105,6 +142,7 @@ final class LoopContext {
         balancers.removeAll()
         routeCache.removeAll()
         storedResponseRoute = nil
+        configureSharedState(newConfig.config)
     }
 
     /// Where connections to provider `index` of `snapshot` are pooled; nil

@@ -37,14 +37,15 @@ public final class Gateway: Sendable {
         let modelLimiters = state.rateLimiters.modelLimiters(for: config.config.masterKeys)
         let metrics = state.metrics
         let liveObjects = state.liveObjects
-        for loop in group.makeIterator() {
+        state.sharedState.configure(url: config.config.sharedState?.url.description)
+        for (loopIndex, loop) in group.makeIterator().enumerated() {
             loops[ObjectIdentifier(loop)] = try loop.submit {
                 let reporter: @Sendable (String, String?) -> Void = { provider, failure in
                     health.record(failure.map { .liveFailed($0) } ?? .liveSucceeded, for: provider)
                 }
                 let context = LoopContext(
                     eventLoop: loop, config: config, limiters: limiters, modelLimiters: modelLimiters, tls: tls, logger: logger, metrics: metrics, liveObjects: liveObjects,
-                    responseAffinity: state.responseAffinity, healthReporter: reporter)
+                    responseAffinity: state.responseAffinity, sharedStateStatus: state.sharedState, loopIndex: loopIndex, healthReporter: reporter)
                 return NIOLoopBound(context, eventLoop: loop)
             }.wait()
         }
@@ -109,6 +110,7 @@ public final class Gateway: Sendable {
     /// the snapshot they started with.
     public func install(_ config: RuntimeConfig) {
         state.replaceConfig(config)
+        state.sharedState.configure(url: config.config.sharedState?.url.description)
         let bits = state.health.upBits(for: config.providers)
         let limiters = state.rateLimiters.limiters(for: config.config.masterKeys)
         let modelLimiters = state.rateLimiters.modelLimiters(for: config.config.masterKeys)
@@ -140,6 +142,7 @@ public final class Gateway: Sendable {
             try? await context.eventLoop.submit {
                 context.value.closeAllConnections()
                 context.value.pool.closeIdle()
+                context.value.stopSharedState()
             }.get()
         }
         try? await group.shutdownGracefully()

@@ -21,6 +21,8 @@ struct ProxiedRequest {
     var limiter: KeyRateLimiter?
     /// The limiter of the key's `model_limits` entry for this model, if any.
     var modelLimiter: KeyRateLimiter?
+    /// The pattern of the key's `model_limits` entry that matched, if any.
+    var modelLimitPattern: String?
     var requestID: String
     /// The response its path names (an API whose model location is `.responseID`).
     var responseID: String? = nil
@@ -32,4 +34,6 @@ struct ProxiedRequest {
     /// The body is a streamed upload's first part; the rest arrives from
     /// the client while the request is under way, framed like this.
     var upload: UpstreamRequestEncoder.UploadFraming? = nil
+    /// Its limits as the shared store keeps them (with `shared_state`), charged there too.
+    var sharedLimits: SharedLimitRequest? = nil
 }

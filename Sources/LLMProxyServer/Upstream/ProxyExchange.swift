@@ -378,6 +378,12 @@ final class ProxyExchange: UpstreamResponseDelegate, DeadlineOwner {
         if let total = usage?.total {
             request.limiter?.charge(tokens: total)
             request.modelLimiter?.charge(tokens: total)
+            // One budget for every replica: paid in the store too (fire and forget).
+            if let shared = request.sharedLimits, let config = request.snapshot.config.sharedState,
+                let arguments = shared.chargeArguments(prefix: config.keyPrefix, tokens: total)
+            {
+                loop.sharedState?.eval(.charge, keys: 2, arguments: arguments, callback: nil)
+            }
         }
         let series = providerIndex.map { index in
             request.routeEntry.series(api: request.api, providerIndex: index, provider: providerName ?? "", metrics: loop.metrics)

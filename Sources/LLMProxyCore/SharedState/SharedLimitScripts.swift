@@ -1,0 +1,151 @@
+import NIOCore
+
+/// The shared limiter's side in Redis: two Lua scripts, run atomically by
+/// the server with the server's clock (`TIME`), so replicas' clocks and
+/// counts do not matter. They are `TokenBucket`'s GCRA, written again in
+/// Lua: each bucket is one key holding its theoretical arrival time in
+/// microseconds.
+///
+/// `admit` checks a request against up to four buckets (the key's requests
+/// and tokens, its `model_limits` entry's requests and tokens) and takes a
+/// request from the request buckets only when every bucket admits it, so a
+/// refusal costs no bucket anything. `charge` pays a response's tokens.
+/// The keys of one master key share a hash tag (`{name}`), so a Redis
+/// Cluster keeps them in one slot.
+package enum SharedLimitScripts {
+    package static let admit = """
+        local t = redis.call('TIME')
+        local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+        local function tat(i)
+          local v = redis.call('GET', KEYS[i])
+          if v then return math.max(tonumber(v), now) end
+          return now
+        end
+        for _, i in ipairs({2, 4}) do
+          local interval = tonumber(ARGV[2 * i - 1])
+          if interval > 0 then
+            local ahead = tat(i) - now
+            local tolerance = tonumber(ARGV[2 * i])
+            if ahead > tolerance then return {0, math.ceil((ahead - tolerance) / 1000000), i} end
+          end
+        end
+        local taken = {}
+        local remaining = -1
+        for _, i in ipairs({1, 3}) do
+          local interval = tonumber(ARGV[2 * i - 1])
+          if interval > 0 then
+            local start = tat(i)
+            local ahead = start - now
+            local tolerance = tonumber(ARGV[2 * i])
+            if ahead > tolerance then return {0, math.ceil((ahead - tolerance) / 1000000), i} end
+            taken[i] = start + interval
+            if i == 1 or remaining < 0 then remaining = math.floor((tolerance - ahead) / interval) end
+          end
+        end
+        for i, v in pairs(taken) do
+          redis.call('SET', KEYS[i], string.format('%d', v), 'PX', math.ceil((v - now) / 1000) + 1000)
+        end
+        return {1, remaining, 0}
+        """
+
+    package static let charge = """
+        local t = redis.call('TIME')
+        local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+        local cost = tonumber(ARGV[3])
+        for i = 1, 2 do
+          local interval = tonumber(ARGV[i])
+          if interval > 0 then
+            local v = redis.call('GET', KEYS[i])
+            local start = now
+            if v then start = math.max(tonumber(v), now) end
+            local paid = start + interval * cost
+            redis.call('SET', KEYS[i], string.format('%d', paid), 'PX', math.ceil((paid - now) / 1000) + 1000)
+          end
+        end
+        return 1
+        """
+}
+
+/// What one request asks of the shared limiter, and how its answer reads.
+package struct SharedLimitRequest: Sendable {
+    package var key: KeyRateLimiter?
+    /// The key's `model_limits` entry for the request's model: its pattern and limiter.
+    package var model: (pattern: String, limiter: KeyRateLimiter)?
+
+    package init(key: KeyRateLimiter?, model: (pattern: String, limiter: KeyRateLimiter)?) {
+        self.key = key
+        self.model = model
+    }
+
+    package var isEmpty: Bool { key == nil && model == nil }
+
+    private var keyName: String { key?.keyName ?? model?.limiter.keyName ?? "" }
+
+    /// `{prefix}rl:{name}:…`, the four buckets' keys.
+    package func keys(prefix: String) -> [String] {
+        let base = "\(prefix)rl:{\(keyName)}:"
+        let modelBase = base + "m:" + (model?.pattern ?? "") + ":"
+        return [base + "req", base + "tok", modelBase + "req", modelBase + "tok"]
+    }
+
+    /// `EVALSHA sha 4 keys… interval tolerance ×4` (microseconds; 0 0: no such bucket).
+    package func admitArguments(prefix: String) -> [String] {
+        var arguments = keys(prefix: prefix)
+        for bucket in [key?.requests, key?.tokens, model?.limiter.requests, model?.limiter.tokens] {
+            if let bucket {
+                arguments += [String(bucket.interval / 1000), String(bucket.tolerance / 1000)]
+            } else {
+                arguments += ["0", "0"]
+            }
+        }
+        return arguments
+    }
+
+    /// The charge of `tokens` to the token buckets; nil when neither has one.
+    package func chargeArguments(prefix: String, tokens: Int) -> [String]? {
+        let keyTokens = key?.tokens
+        let modelTokens = model?.limiter.tokens
+        guard keyTokens != nil || modelTokens != nil, tokens > 0 else { return nil }
+        let all = keys(prefix: prefix)
+        return [all[1], all[3], String((keyTokens?.interval ?? 0) / 1000), String((modelTokens?.interval ?? 0) / 1000), String(tokens)]
+    }
+
+    package enum Decision: Equatable, Sendable {
+        /// `remaining`: what is left of the key's request burst (its own, or the model entry's when the key has none).
+        case allowed(remaining: Int)
+        case refused(retryAfterSeconds: Int, reason: String, modelPattern: String?)
+    }
+
+    /// The script's `{admitted, remaining or retry-after, bucket}`; nil when the reply is not one.
+    package func decision(from reply: RESPValue) -> Decision? {
+        guard case .array(let items?) = reply, items.count == 3,
+            let admitted = items[0].integerValue, let number = items[1].integerValue, let bucket = items[2].integerValue
+        else { return nil }
+        if admitted == 1 { return .allowed(remaining: max(0, Int(number))) }
+        let retryAfter = max(1, Int(number))
+        switch bucket {
+        case 1:
+            return .refused(retryAfterSeconds: retryAfter, reason: Self.requestReason(key?.limits), modelPattern: nil)
+        case 2:
+            return .refused(retryAfterSeconds: retryAfter, reason: Self.tokenReason(key?.limits), modelPattern: nil)
+        case 3:
+            return .refused(retryAfterSeconds: retryAfter, reason: Self.requestReason(model?.limiter.limits), modelPattern: model?.pattern)
+        default:
+            return .refused(retryAfterSeconds: retryAfter, reason: Self.tokenReason(model?.limiter.limits), modelPattern: model?.pattern)
+        }
+    }
+
+    /// The burst that `x-ratelimit-limit-requests` reports.
+    package var reportedLimit: Int {
+        Int((key?.limits ?? model?.limiter.limits)?.burstSize ?? 0)
+    }
+
+    // The same words as `KeyRateLimiter`'s refusals.
+    private static func requestReason(_ limits: RateLimitConfig?) -> String {
+        "requests_per_second (\(OpenAIError.formatSeconds(limits?.requestsPerSecond ?? 0))) exceeded"
+    }
+
+    private static func tokenReason(_ limits: RateLimitConfig?) -> String {
+        "tokens_per_minute (\(limits?.tokensPerMinute ?? 0)) used up"
+    }
+}
