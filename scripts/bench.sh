@@ -36,7 +36,7 @@ GATEWAY=$(bash scripts/build-release.sh | tail -1)
 
 WORK=$(mktemp -d /tmp/llm-proxy-bench.XXXXXX)
 mkdir -p "$(dirname "$JSON_OUT")"
-UP_PORT=19101; NGINX_PORT=19102; GW_PORT=19103; STREAM_PORT=19104; IDLE_PORT=19105
+UP_PORT=19101; NGINX_PORT=19102; GW_PORT=19103; STREAM_PORT=19104; IDLE_PORT=19105; REDIS_PORT=19106; GW_SHARED_PORT=19107
 PIDS=()
 cleanup() {
   for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
@@ -116,13 +116,19 @@ providers:
     model_mapping: {idle-model: gpt-4o}
 master_keys:
   - {name: Bench, key: sk-bench}
+  # A limit no run reaches: the limiter's cost, local here, in Redis below.
+  - {name: Limited, key: sk-limited, rate_limit: {requests_per_second: 10000000, burst_size: 10000000}}
 EOF
+# The same gateway with its limits shared through Redis (on the load core).
+sed -e "s/port: $GW_PORT,/port: $GW_SHARED_PORT,/" "$WORK/gateway.yaml" > "$WORK/gateway-shared.yaml"
+printf 'shared_state: {redis_url: "redis://127.0.0.1:%s", timeout_ms: 50}\n' "$REDIS_PORT" >> "$WORK/gateway-shared.yaml"
 cat > "$WORK/post.lua" <<EOF
 wrk.method = "POST"
 wrk.body = '$BODY'
 wrk.headers["Content-Type"] = "application/json"
 wrk.headers["Authorization"] = "Bearer sk-bench"
 EOF
+sed -e 's/sk-bench/sk-limited/' "$WORK/post.lua" > "$WORK/post-limited.lua"
 cat > "$WORK/post-responses.lua" <<EOF
 wrk.method = "POST"
 wrk.body = '$RESPONSES_BODY'
@@ -154,6 +160,19 @@ for _ in $(seq 1 100); do
   sleep 0.05
 done
 NGINX_WORKER=$(pgrep -P "$(cat "$WORK/proxy/nginx.pid")" | head -1)
+if ! command -v redis-server >/dev/null 2>&1; then
+  echo "== installing redis-server (apt)"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null
+fi
+taskset -c 1 redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no >/dev/null 2>&1 &
+PIDS+=($!)
+LOG_LEVEL=error taskset -c 0 "$GATEWAY" serve --config "$WORK/gateway-shared.yaml" >"$WORK/gateway-shared.log" 2>&1 &
+GW_SHARED_PID=$!
+PIDS+=("$GW_SHARED_PID")
+for _ in $(seq 1 2000); do
+  curl -fs "http://127.0.0.1:$GW_SHARED_PORT/health/detailed" -H "Authorization: Bearer sk-bench" 2>/dev/null | grep -q '"status":"connected"' && break
+  sleep 0.005
+done
 
 # Sanity: both proxies answer the same completion.
 curl -fs "http://127.0.0.1:$GW_PORT/v1/chat/completions" -H "Authorization: Bearer sk-bench" -d "$BODY" | grep -q chatcmpl-bench
@@ -234,6 +253,23 @@ for round in 1 2; do
   fi
 done
 
+echo "== shared_state: the key's limit in Redis vs in process, 64 connections then 1 (${DURATION}s each, best of 2)"
+for round in 1 2; do
+  for variant in local shared; do
+    if [ $variant = local ]; then port=$GW_PORT; pid=$GW_PID; else port=$GW_SHARED_PORT; pid=$GW_SHARED_PID; fi
+    run "$variant" "http://127.0.0.1:$port/v1/chat/completions" "$CONNECTIONS" "$DURATION" "$pid" "$WORK/post-limited.lua"
+    if [ -z "${CPU[$variant]:-}" ] || awk -v a="$R_CPU_US" -v b="${CPU[$variant]}" 'BEGIN{exit !(a<b)}'; then
+      RPS[$variant]=$R_RPS; CPU[$variant]=$R_CPU_US
+    fi
+    run "${variant}1" "http://127.0.0.1:$port/v1/chat/completions" 1 "$DURATION" "$pid" "$WORK/post-limited.lua"
+    if [ -z "${P50[${variant}1]:-}" ] || awk -v a="$(to_ms "$R_P50")" -v b="${P50[${variant}1]}" 'BEGIN{exit !(a<b)}'; then
+      P50[${variant}1]=$(to_ms "$R_P50"); CPU[${variant}1]=$R_CPU_US
+    fi
+  done
+done
+SHARED_ERRORS=$(curl -fs "http://127.0.0.1:$GW_SHARED_PORT/metrics" | awk '/^llm_proxy_shared_state_errors_total / {print $2}')
+kill "$GW_SHARED_PID" 2>/dev/null || true
+
 echo "== added latency at 1 connection (${DURATION}s each)"
 run direct "http://127.0.0.1:$UP_PORT/v1/chat/completions" 1 "$DURATION" ""
 DIRECT_P50=$(to_ms "$R_P50")
@@ -275,6 +311,9 @@ CPU_RATIO=$(ratio "${CPU[gateway]}" "${CPU[nginx]}")
 RPS_RATIO=$(ratio "${RPS[gateway]}" "${RPS[nginx]}")
 ADDED_RATIO=$(ratio "$GW_ADDED" "$NGINX_ADDED")
 RESPONSES_RATIO=$(ratio "${CPU[responses]}" "${CPU[gateway]}")
+SHARED_CPU_RATIO=$(ratio "${CPU[shared]}" "${CPU[local]}")
+SHARED_CPU1_RATIO=$(ratio "${CPU[shared1]}" "${CPU[local1]}")
+SHARED_P50_DELTA=$(awk -v a="${P50[shared1]}" -v b="${P50[local1]}" 'BEGIN{printf "%.3f", a-b}')
 
 echo
 printf "%-10s %12s %10s %10s %16s\n" proxy "requests/s" "p50 ms" "p99 ms" "CPU us/request"
@@ -287,6 +326,7 @@ echo "ratio cpu_per_request llm-proxy/nginx = ${CPU_RATIO}x   (issue 3 bar <= 3x
 echo "ratio requests_per_second llm-proxy/nginx = ${RPS_RATIO}x   (target >= 0.6x)"
 echo "ratio added_latency llm-proxy/nginx = ${ADDED_RATIO}x   (target <= 1.5x)"
 echo "ratio cpu_per_request /v1/responses / chat = ${RESPONSES_RATIO}x   (target <= 1.1x)"
+echo "shared_state (key limit in Redis) vs local limit: cpu_per_request ${SHARED_CPU_RATIO}x at $CONNECTIONS connections (${CPU[shared]} vs ${CPU[local]} us), ${SHARED_CPU1_RATIO}x at 1 (${CPU[shared1]} vs ${CPU[local1]} us); p50 at 1 connection ${P50[shared1]} vs ${P50[local1]} ms (+${SHARED_P50_DELTA} ms)   (targets <= 1.3x, <= +0.1 ms); store errors ${SHARED_ERRORS:-?}"
 echo "llm-proxy peak RSS after the 64-connection runs: $((RSS_KB / 1024)) MB (target < 100 MB)"
 HELD_PER_STREAM_KB=$(awk -v peak="$HELD_PEAK_KB" -v idle="$IDLE_RSS_KB" -v n="$HELD_STREAMS" 'BEGIN{printf "%.1f", (peak - idle) / n}')
 echo "llm-proxy peak RSS with $HELD_STREAMS held streams: $((HELD_PEAK_KB / 1024)) MB, ${HELD_PER_STREAM_KB} KB per stream above idle (target < 100 MB at 10000)"
@@ -303,6 +343,7 @@ cat > "$JSON_OUT" <<EOF
  "direct_p50_ms": $DIRECT_P50,
  "startup_ms": $STARTUP_MS, "idle_rss_kb": $IDLE_RSS_KB, "held_streams_peak_rss_kb": $HELD_PEAK_KB, "held_stream_kb_above_idle": $HELD_PER_STREAM_KB, "open_file_hard_limit": "$NOFILE_HARD",
  "streams_direct": $STREAM_DIRECT, "streams_llm_proxy": $STREAM_GW, "held_streams": $HELD,
- "ratios": {"cpu_per_request": $CPU_RATIO, "responses_cpu_vs_chat": $RESPONSES_RATIO, "rps": $RPS_RATIO, "added_latency": $ADDED_RATIO}}
+ "shared_state": {"cpu_us_local": ${CPU[local]}, "cpu_us_shared": ${CPU[shared]}, "cpu_us_local_1conn": ${CPU[local1]}, "cpu_us_shared_1conn": ${CPU[shared1]}, "p50_ms_local_1conn": ${P50[local1]}, "p50_ms_shared_1conn": ${P50[shared1]}, "store_errors": ${SHARED_ERRORS:-null}},
+ "ratios": {"cpu_per_request": $CPU_RATIO, "shared_state_cpu": $SHARED_CPU_RATIO, "shared_state_cpu_1conn": $SHARED_CPU1_RATIO, "responses_cpu_vs_chat": $RESPONSES_RATIO, "rps": $RPS_RATIO, "added_latency": $ADDED_RATIO}}
 EOF
 echo "results: $JSON_OUT"

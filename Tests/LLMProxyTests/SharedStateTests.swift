@@ -254,6 +254,49 @@ import Testing
     }
 
     @Test(.enabled(if: RedisServer.isAvailable, "needs redis-server (installed by .ci/run)"))
+    func responseAffinityIsSharedByReplicas() async throws {
+        let redis = try await RedisServer()
+        defer { redis.stop() }
+        let providers = [ResponseAffinityTests.StoringProvider(name: "a"), ResponseAffinityTests.StoringProvider(name: "b")]
+        var upstreams: [(String, MockUpstream)] = []
+        for provider in providers { upstreams.append((provider.name, try await MockUpstream { provider.answer($0) })) }
+        func requestCount() -> Int { upstreams.reduce(0) { $0 + $1.1.requests.count } }
+        let yaml = ResponseAffinityTests.yaml(upstreams) + "\nshared_state: {redis_url: \"\(redis.url)\", timeout_ms: 200}\n"
+        try await withGateway(yaml: yaml) { first in
+            try await withGateway(yaml: yaml) { second in
+                try await Self.waitConnected(first)
+                try await Self.waitConnected(second)
+                var created: [String] = []
+                for _ in 0..<4 {
+                    let response = try await TestClient.request(port: first.port, path: "/v1/responses", body: #"{"model":"gpt-5","input":"hi"}"#, key: "sk-k")
+                    created.append(try #require(response.text.firstMatch(of: /resp_[ab]_[0-9]+/).map { String($0.output) }))
+                }
+                try await Task.sleep(for: .milliseconds(200))
+                // The other replica never saw them, yet each call is one request, to the creator.
+                for id in created {
+                    var before = requestCount()
+                    let followUp = try await TestClient.request(
+                        port: second.port, path: "/v1/responses", body: #"{"model":"gpt-5","previous_response_id":"\#(id)","input":"more"}"#, key: "sk-k")
+                    #expect(followUp.status == 200 && requestCount() == before + 1, "\(id): \(followUp.text)")
+                    try await Task.sleep(for: .milliseconds(100))
+                    before = requestCount()
+                    let retrieved = try await TestClient.request(port: second.port, method: .GET, path: "/v1/responses/\(id)", key: "sk-k")
+                    #expect(retrieved.status == 200 && retrieved.text.contains(id) && requestCount() == before + 1)
+                }
+                let ttl = Int(try redis.cli("TTL", "llm-proxy:resp:\(created[0])").trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
+                #expect(ttl > 29 * 24 * 3600, "kept with a TTL: \(ttl)")
+                // Deleted through one replica: gone for the other too.
+                let deleted = try await TestClient.request(port: second.port, method: .DELETE, path: "/v1/responses/\(created[1])", key: "sk-k")
+                #expect(deleted.status == 200)
+                try await Task.sleep(for: .milliseconds(100))
+                let exists = try redis.cli("EXISTS", "llm-proxy:resp:\(created[1])").trimmingCharacters(in: .whitespacesAndNewlines)
+                #expect(exists == "0")
+            }
+        }
+        for upstream in upstreams { await upstream.1.stop() }
+    }
+
+    @Test(.enabled(if: RedisServer.isAvailable, "needs redis-server (installed by .ci/run)"))
     func aWrongPasswordIsReportedAndNoSecretIsLogged() async throws {
         let redis = try await RedisServer(password: "redis-pass-s3cret")
         defer { redis.stop() }

@@ -356,17 +356,26 @@ final class GatewayHandler: ChannelDuplexHandler, RemovableChannelHandler, Deadl
     private func limitPassed(_ request: consuming IncomingRequest) {
         guard case .proxy(let api, let pathModel) = request.route else { return answerControl(request) }
         do throws(RequestAdmission.BodyRefusal) {
-            let exchange = ProxyExchange(
-                sink: self, loop: loop,
-                request: try RequestAdmission.admitBody(request, api: api, pathModel: pathModel, requestID: record?.requestID ?? "", loop: loop))
-            if !exchange.model.isEmpty { record?.model = exchange.model }
-            self.exchange = exchange
-            exchange.start()
+            let proxied = try RequestAdmission.admitBody(request, api: api, pathModel: pathModel, requestID: record?.requestID ?? "", loop: loop)
+            if !proxied.model.isEmpty { record?.model = proxied.model }
+            guard proxied.affinityID != nil, loop.sharedState != nil else { return startExchange(proxied) }
+            admissionTicket &+= 1
+            let ticket = admissionTicket
+            SharedResponseAffinity.lookUp(proxied, loop: loop) { [self] request in
+                guard ticket == admissionTicket, record != nil, context != nil else { return }
+                startExchange(request)
+            }
         } catch {
             if let model = error.model { record?.model = model }
             if let headers = error.rateLimit { rateLimitHeaders = headers }
             sendError(error.error)
         }
+    }
+
+    private func startExchange(_ request: consuming ProxiedRequest) {
+        let exchange = ProxyExchange(sink: self, loop: loop, request: request)
+        self.exchange = exchange
+        exchange.start()
     }
 
     /// With `shared_state`: the body is scanned and resolved first, then the
@@ -392,6 +401,13 @@ final class GatewayHandler: ChannelDuplexHandler, RemovableChannelHandler, Deadl
             uploadWhileDeciding = ([], false)
             run(machine.uploadReadsPaused(true))
         }
+        SharedResponseAffinity.lookUp(proxied, loop: loop) { [self] located in
+            guard ticket == admissionTicket, record != nil, context != nil else { return }
+            decideSharedLimits(located, client: client, config: config, ticket: ticket)
+        }
+    }
+
+    private func decideSharedLimits(_ proxied: consuming ProxiedRequest, client: RedisClient, config: SharedStateConfig, ticket: UInt32) {
         SharedLimitStep.decide(proxied, client: client, config: config, loop: loop) { [self] outcome in
             guard ticket == admissionTicket, record != nil, context != nil else { return }
             let upload = uploadWhileDeciding.take()

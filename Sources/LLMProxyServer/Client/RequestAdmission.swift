@@ -180,7 +180,8 @@ enum RequestAdmission {
             modelField: pathModel == nil || row.model != .path ? field : nil,
             model: model, route: route, routeEntry: routeEntry, routeIsEntryRoute: routeIsEntryRoute, snapshot: snapshot,
             limiter: request.limiter, modelLimiter: modelLimiter, modelLimitPattern: modelLimitPattern, requestID: requestID,
-            movesOnAtNotFound: movesOnAtNotFound, modelFieldIsMultipart: row.model == .multipartField, upload: upload)
+            movesOnAtNotFound: movesOnAtNotFound, affinityID: movesOnAtNotFound ? previousResponseID : nil,
+            modelFieldIsMultipart: row.model == .multipartField, upload: upload)
     }
 
     /// A call that names a stored response in its path (`GET /v1/responses/{id}`
@@ -205,7 +206,8 @@ enum RequestAdmission {
         return ProxiedRequest(
             api: api, head: request.head, query: request.query, body: request.body, modelField: nil,
             model: "", route: route, routeEntry: routeEntry, routeIsEntryRoute: routeIsEntryRoute, snapshot: snapshot,
-            limiter: request.limiter, modelLimiter: nil, requestID: requestID, responseID: responseID, movesOnAtNotFound: !known)
+            limiter: request.limiter, modelLimiter: nil, requestID: requestID, responseID: responseID, movesOnAtNotFound: !known,
+            affinityID: known ? nil : responseID)
     }
 
     /// Response affinity: when this process knows which provider holds
@@ -213,9 +215,21 @@ enum RequestAdmission {
     private static func narrowToHolder(
         of responseID: String, route: inout ModelRoute, routeIsEntryRoute: inout Bool, snapshot: RuntimeConfig, loop: LoopContext
     ) -> Bool {
-        guard let holder = loop.responseAffinity.provider(of: responseID),
-            let index = route.candidates.firstIndex(where: { snapshot.providers[$0.providerIndex].name == holder })
-        else { return false }
+        guard let holder = loop.responseAffinity.provider(of: responseID) else { return false }
+        return narrow(to: holder, route: &route, routeIsEntryRoute: &routeIsEntryRoute, snapshot: snapshot)
+    }
+
+    /// A request whose named response the shared store placed at `holder`:
+    /// that provider only, when it is a candidate (true).
+    static func narrow(_ request: inout ProxiedRequest, toHolder holder: String) -> Bool {
+        guard narrow(to: holder, route: &request.route, routeIsEntryRoute: &request.routeIsEntryRoute, snapshot: request.snapshot) else { return false }
+        request.movesOnAtNotFound = false
+        request.affinityID = nil
+        return true
+    }
+
+    private static func narrow(to holder: String, route: inout ModelRoute, routeIsEntryRoute: inout Bool, snapshot: RuntimeConfig) -> Bool {
+        guard let index = route.candidates.firstIndex(where: { snapshot.providers[$0.providerIndex].name == holder }) else { return false }
         if route.candidates.count > 1 {
             route.candidates = [route.candidates[index]]
             routeIsEntryRoute = false

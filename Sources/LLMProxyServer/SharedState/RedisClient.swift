@@ -126,6 +126,15 @@ final class RedisClient {
         write(buffer, callback: retry)
     }
 
+    /// Any other command (the shared response affinity's GET, SET, DEL).
+    func command(_ arguments: [String], callback: Callback?) {
+        guard machine.isReady else {
+            callback?(.failure(SharedStateFailure(description: machine.lastError.map { "not connected: \($0)" } ?? "not connected")))
+            return
+        }
+        send(arguments, callback: callback)
+    }
+
     private func send(_ arguments: [String], callback: Callback?) {
         guard let context else {
             callback?(.failure(SharedStateFailure(description: "not connected")))

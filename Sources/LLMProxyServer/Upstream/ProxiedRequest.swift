@@ -29,6 +29,9 @@ struct ProxiedRequest {
     /// No candidate is known to hold the response the request names: a 404
     /// means "ask the next one" (see `ExchangeStateMachine`).
     var movesOnAtNotFound = false
+    /// The response id this process did not know the holder of: the shared
+    /// store, when there is one, is asked before the candidates are.
+    var affinityID: String? = nil
     /// `modelField` is a multipart form field's raw value, not a JSON string.
     var modelFieldIsMultipart = false
     /// The body is a streamed upload's first part; the rest arrives from

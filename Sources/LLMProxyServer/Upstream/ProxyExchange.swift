@@ -354,16 +354,20 @@ final class ProxyExchange: UpstreamResponseDelegate, DeadlineOwner {
         case .creates:
             responseIDScanner = ResponseIDScanner()
         case .names:
-            if let id = request.responseID, let providerName { loop.responseAffinity.remember(id, provider: providerName) }
+            if let id = request.responseID, let providerName {
+                SharedResponseAffinity.remember(id, provider: providerName, loop: loop, config: request.snapshot.config.sharedState)
+            }
         case .deletes:
-            if let id = request.responseID { loop.responseAffinity.forget(id) }
+            if let id = request.responseID { SharedResponseAffinity.forget(id, loop: loop, config: request.snapshot.config.sharedState) }
         }
     }
 
     private func findResponseID(_ buffer: ByteBuffer) {
         responseIDScanner!.observe(buffer)
         guard responseIDScanner!.isDone else { return }
-        if let id = responseIDScanner!.id, let providerName { loop.responseAffinity.remember(id, provider: providerName) }
+        if let id = responseIDScanner!.id, let providerName {
+            SharedResponseAffinity.remember(id, provider: providerName, loop: loop, config: request.snapshot.config.sharedState)
+        }
         responseIDScanner = nil
     }
 
