@@ -7,6 +7,9 @@ import Glibc
 package final class RedisServer: @unchecked Sendable {
     package let port: Int
     package let password: String?
+    /// `--tls-port` with a self-signed certificate for 127.0.0.1 (rediss://).
+    package let tls: Bool
+    private var certificate: String { directory.appendingPathComponent("cert.pem").path }
     private var process: Process?
     private let directory: URL
 
@@ -19,22 +22,38 @@ package final class RedisServer: @unchecked Sendable {
         return nil
     }
 
-    package init(password: String? = nil, port: Int? = nil) async throws {
+    package init(password: String? = nil, port: Int? = nil, tls: Bool = false) async throws {
         self.password = password
+        self.tls = tls
         if let port { self.port = port } else { self.port = try await unusedPort() }
         directory = try temporaryDirectory()
+        if tls {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            process.arguments = ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", directory.appendingPathComponent("key.pem").path,
+                                 "-out", certificate, "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"]
+            process.standardOutput = FileHandle.nullDevice
+            process.standardError = FileHandle.nullDevice
+            try process.run()
+            process.waitUntilExit()
+        }
         try await start()
     }
 
     package var url: String {
-        password.map { "redis://:\($0)@127.0.0.1:\(port)" } ?? "redis://127.0.0.1:\(port)"
+        let scheme = tls ? "rediss" : "redis"
+        return password.map { "\(scheme)://:\($0)@127.0.0.1:\(port)" } ?? "\(scheme)://127.0.0.1:\(port)"
     }
 
     /// Starts (again) on the same port.
     package func start() async throws {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: Self.executable("redis-server")!)
-        var arguments = ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+        var arguments = tls
+            ? ["--port", "0", "--tls-port", String(port), "--tls-cert-file", certificate, "--tls-key-file", directory.appendingPathComponent("key.pem").path,
+               "--tls-ca-cert-file", certificate, "--tls-auth-clients", "no"]
+            : ["--port", String(port)]
+        arguments += ["--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
                          "--dir", directory.path, "--enable-debug-command", "yes", "--protected-mode", "no"]
         if let password { arguments += ["--requirepass", password] }
         process.arguments = arguments
@@ -66,6 +85,7 @@ package final class RedisServer: @unchecked Sendable {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: Self.executable("redis-cli")!)
         var all = ["-h", "127.0.0.1", "-p", String(port)]
+        if tls { all += ["--tls", "--cacert", certificate] }
         if let password { all += ["-a", password, "--no-auth-warning"] }
         process.arguments = all + arguments
         let pipe = Pipe()
@@ -82,6 +102,7 @@ package final class RedisServer: @unchecked Sendable {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: Self.executable("redis-cli")!)
         var all = ["-h", "127.0.0.1", "-p", String(port)]
+        if tls { all += ["--tls", "--cacert", certificate] }
         if let password { all += ["-a", password, "--no-auth-warning"] }
         process.arguments = all + ["DEBUG", "SLEEP", String(seconds)]
         process.standardOutput = FileHandle.nullDevice

@@ -297,6 +297,40 @@ import Testing
     }
 
     @Test(.enabled(if: RedisServer.isAvailable, "needs redis-server (installed by .ci/run)"))
+    func aStoreOverTLSAndAReloadToAnotherStore() async throws {
+        let secure = try await RedisServer(password: "tls-pass", tls: true)
+        defer { secure.stop() }
+        let plain = try await RedisServer()
+        defer { plain.stop() }
+        // rediss:// with a self-signed certificate: verify_ssl off, as for a provider.
+        let yaml = Self.yaml(redis: secure.url, rate: 1, burst: 2) + "\nverify_ssl: false\n"
+        try await withGateway(yaml: yaml) { gateway in
+            try await Self.waitConnected(gateway)
+            #expect(try await TestClient.chat(port: gateway.port, key: "sk-team").status == 200)
+            let keys = try secure.cli("KEYS", "*")
+            #expect(keys.contains("llm-proxy:rl:{team}:req"), "\(keys)")
+            // A reload to another store: connected there, and its limit is the one that counts.
+            let moved = try ConfigLoader.load(text: Self.yaml(redis: plain.url, rate: 1, burst: 2), file: "test.yaml", environment: [:])
+            gateway.gateway.install(RuntimeConfig(config: moved, version: 3, sourcePath: "test.yaml"))
+            try await waitUntil(seconds: 5) {
+                gateway.gateway.state.sharedState.summary?.url.contains("\(plain.port)") == true && (gateway.gateway.state.sharedState.summary?.connected ?? 0) > 0
+            }
+            try await Task.sleep(for: .milliseconds(200))
+            let statuses = try await (0..<4).asyncMap { _ in try await TestClient.chat(port: gateway.port, key: "sk-team").status }
+            #expect(statuses.filter { $0 == 200 }.count == 2, "the new store's full burst of 2: \(statuses)")
+            let plainKeys = try plain.cli("KEYS", "*")
+            #expect(plainKeys.contains("llm-proxy:rl:{team}:req"))
+        }
+        // Verified (the default), the self-signed store is refused, and the error says why.
+        try await withGateway(yaml: Self.yaml(redis: secure.url, onUnavailable: "allow")) { gateway in
+            try await waitUntil(seconds: 5) { gateway.gateway.state.sharedState.summary?.lastError != nil }
+            let error = gateway.gateway.state.sharedState.summary?.lastError ?? ""
+            #expect(error.lowercased().contains("certificate") || error.contains("TLS") || error.contains("handshake"), "\(error)")
+            #expect(try await TestClient.chat(port: gateway.port, key: "sk-team").status == 200)
+        }
+    }
+
+    @Test(.enabled(if: RedisServer.isAvailable, "needs redis-server (installed by .ci/run)"))
     func aWrongPasswordIsReportedAndNoSecretIsLogged() async throws {
         let redis = try await RedisServer(password: "redis-pass-s3cret")
         defer { redis.stop() }

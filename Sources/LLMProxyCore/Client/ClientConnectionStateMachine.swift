@@ -168,22 +168,19 @@ package struct ClientConnectionStateMachine {
             return .admit
         case .body(let buffer):
             switch phase {
-            case .receiving(let bodyBytes, let limit):
-                if bodyBytes + buffer.readableBytes > limit {
+            case .receiving(let bodyBytes, let limit), .streaming(let bodyBytes, let limit):
+                let total = bodyBytes + buffer.readableBytes
+                if total > limit {
                     keepAlive = false
                     phase = .answering
                     return .answerError(.bodyTooLarge(limit: limit))
                 }
-                phase = .receiving(bodyBytes: bodyBytes + buffer.readableBytes, limit: limit)
+                if case .streaming = phase {
+                    phase = .streaming(bodyBytes: total, limit: limit)
+                    return .forwardBody
+                }
+                phase = .receiving(bodyBytes: total, limit: limit)
                 return .appendBody
-            case .streaming(let bodyBytes, let limit):
-                if bodyBytes + buffer.readableBytes > limit {
-                    keepAlive = false
-                    phase = .answering
-                    return .answerError(.bodyTooLarge(limit: limit))
-                }
-                phase = .streaming(bodyBytes: bodyBytes + buffer.readableBytes, limit: limit)
-                return .forwardBody
             case .discarding, .idle, .admitting, .answering:
                 return .none
             }
