@@ -2,6 +2,7 @@ import Foundation
 import LLMProxyCore
 import LLMProxyServer
 import Logging
+import NIOCore
 
 /// A gateway started in-process on an ephemeral port.
 package struct GatewayHarness {
@@ -16,7 +17,11 @@ package struct GatewayHarness {
         if adjusted.server.eventLoops == 0 { adjusted.server.eventLoops = 2 }
         var logger = logCapture?.logger ?? Logger(label: "test-gateway")
         if logCapture == nil { logger.logLevel = .critical }
-        let gateway = try Gateway(config: RuntimeConfig(config: adjusted, version: 1, sourcePath: "test.yaml"), logger: logger)
+        // The access log's JSON lines join the captured log entries.
+        let sink: any AccessLogSink = logCapture.map { AccessLogCapture(capture: $0) } ?? StandardErrorSink()
+        let gateway = try Gateway(
+            config: RuntimeConfig(config: adjusted, version: 1, sourcePath: "test.yaml"), logger: logger, accessLogSink: sink,
+            accessLogFormat: logCapture == nil ? nil : .json)
         try await gateway.start()
         return GatewayHarness(gateway: gateway)
     }
@@ -71,5 +76,27 @@ package func withGateway<Result>(
     } catch {
         await gateway.stop()
         throw error
+    }
+}
+
+/// An access-log sink that parses each JSON line into a `LogCapture` entry
+/// (message `request`, the line's fields as metadata), or records a line
+/// that does not parse as an entry whose message says so.
+package struct AccessLogCapture: AccessLogSink {
+    package let capture: LogCapture
+
+    package init(capture: LogCapture) { self.capture = capture }
+
+    package func write(_ bytes: ByteBuffer) {
+        let text = String(buffer: bytes)
+        for line in text.split(separator: "\n") {
+            guard let object = (try? JSONSerialization.jsonObject(with: Data(line.utf8))) as? [String: Any] else {
+                capture.append(.init(level: .error, message: "unparsable access log line: \(line)", metadata: [:]))
+                continue
+            }
+            var metadata: [String: String] = [:]
+            for (key, value) in object where !["ts", "level", "logger", "msg"].contains(key) { metadata[key] = "\(value)" }
+            capture.append(.init(level: .info, message: object["msg"] as? String ?? "", metadata: metadata))
+        }
     }
 }

@@ -231,8 +231,7 @@ import Testing
                     let start = Date()
                     let response = try await TestClient.chat(port: first.port, key: "sk-team")
                     let elapsed = Date().timeIntervalSince(start)
-                    print("paused store: \(response.status) after \(elapsed) s \(response.text.prefix(200))")
-                    #expect(response.status == 200 && elapsed < 0.4, "\(response.status) after \(elapsed) s")
+                    #expect(response.status == 200 && elapsed < 0.75, "\(response.status) after \(elapsed) s (the store sleeps 1.5 s)")
                 }
                 // A client that leaves while the store is slow: its late reply finds nobody.
                 _ = try? await TestClient.raw(port: first.port, bytes: Array(FailurePathLeakTests.request(model: "demo").utf8.map { $0 }), timeout: .milliseconds(20), closeAfterSend: true)

@@ -9,6 +9,8 @@ public final class GatewayMetrics: Sendable {
     package let activeRequests: Gauge
     /// Limit decisions the shared store could not make (down, slow, a bad reply).
     package let sharedStateErrors: Counter
+    /// Access-log lines shed because the log sink could not keep up.
+    package let droppedLogLines: Counter
 
     package static let durationBuckets: [Double] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600]
     package static let latencyBuckets = durationBuckets
@@ -22,6 +24,7 @@ public final class GatewayMetrics: Sendable {
         }
         activeRequests = registry.makeGauge(descriptor: MetricDescriptors.activeRequests)
         sharedStateErrors = registry.makeCounter(descriptor: MetricDescriptors.sharedStateErrors)
+        droppedLogLines = registry.makeCounter(descriptor: MetricDescriptors.droppedLogLines)
     }
 
     package func configReload(success: Bool) {

@@ -35,6 +35,9 @@ package enum MetricDescriptors {
     package static var sharedStateErrors: MetricNameDescriptor {
         make("llm_proxy_shared_state_errors", "total", "Shared-store calls that failed or timed out (each decided by shared_state.on_unavailable).")
     }
+    package static var droppedLogLines: MetricNameDescriptor {
+        make("llm_proxy_dropped_log_lines", "total", "Access-log lines dropped because the log sink could not keep up.")
+    }
     package static var configReloads: MetricNameDescriptor {
         make("llm_proxy_config_reloads", "total", "Config reloads by result.")
     }

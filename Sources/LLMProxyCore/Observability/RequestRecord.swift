@@ -45,29 +45,4 @@ package struct RequestRecord {
     }
 
     package func seconds(until end: NIODeadline) -> Double { Double((end - start).nanoseconds) / 1e9 }
-
-    /// One line per request; never a key, a prompt or a completion.
-    package func log(to logger: Logger, end: NIODeadline) {
-        guard logger.logLevel <= .info else { return }
-        var metadata: Logger.Metadata = [
-            "request_id": "\(requestID)", "method": "\(method)", "path": "\(path)", "status": "\(status)",
-            "duration_ms": "\(Self.milliseconds(end - start))",
-        ]
-        if let keyName { metadata["key"] = "\(keyName)" }
-        if !model.isEmpty { metadata["model"] = "\(model)" }
-        if !provider.isEmpty { metadata["provider"] = "\(provider)" }
-        if let firstByte { metadata["ttfb_ms"] = "\(Self.milliseconds(firstByte - start))" }
-        if let usage {
-            metadata["prompt_tokens"] = "\(usage.prompt)"
-            metadata["completion_tokens"] = "\(usage.completion)"
-            metadata["total_tokens"] = "\(usage.total)"
-        }
-        if retries > 0 { metadata["retries"] = "\(retries)" }
-        logger.info("request", metadata: metadata)
-    }
-
-    private static func milliseconds(_ amount: TimeAmount) -> String {
-        let value = Double(amount.nanoseconds) / 1e6
-        return String(Double(Int((value * 100).rounded())) / 100)
-    }
 }

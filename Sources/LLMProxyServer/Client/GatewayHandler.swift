@@ -521,7 +521,7 @@ final class GatewayHandler: ChannelDuplexHandler, RemovableChannelHandler, Deadl
         if clientGone { finished.status = 499 }
         let end = NIODeadline.now()
         if finished.endpoint != "other" || finished.status != 0 {
-            finished.log(to: loop.logger, end: end)
+            loop.accessLog?.append(finished, end: end)
         }
         if let series = finished.series {
             loop.metrics.requestFinished(

@@ -23,6 +23,8 @@ final class LoopContext {
     private let sharedStateStatus: SharedStateStatus
     private let loopIndex: Int
     private let tls: TLSContextCache
+    /// This loop's access-log lines; nil when the log level turns them off.
+    let accessLog: AccessLogBuffer?
     private(set) var config: RuntimeConfig
     /// The rate limiter of each key of `config`, by key index.
     private(set) var limiters: [KeyRateLimiter?]
@@ -58,6 +60,7 @@ final class LoopContext {
     init(eventLoop: any EventLoop, config: RuntimeConfig, limiters: [KeyRateLimiter?], modelLimiters: [[KeyRateLimiter]] = [],
          tls: TLSContextCache, logger: Logger, metrics: GatewayMetrics, liveObjects: LiveObjectCounts,
          responseAffinity: ResponseAffinity = ResponseAffinity(), sharedStateStatus: SharedStateStatus = SharedStateStatus(), loopIndex: Int = 0,
+         accessLog: (writer: AccessLogWriter, format: LogFormat)? = nil,
          healthReporter: (@Sendable (String, String?) -> Void)?) {
         self.eventLoop = eventLoop
         self.liveObjects = liveObjects
@@ -65,6 +68,7 @@ final class LoopContext {
         self.sharedStateStatus = sharedStateStatus
         self.loopIndex = loopIndex
         self.tls = tls
+        self.accessLog = accessLog.map { AccessLogBuffer(format: $0.format, writer: $0.writer, eventLoop: eventLoop) }
         self.config = config
         self.limiters = limiters
         self.modelLimiters = modelLimiters

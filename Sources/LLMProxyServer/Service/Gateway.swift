@@ -21,10 +21,21 @@ public final class Gateway: Sendable {
     private let serverChannel: Mutex<(any Channel)?> = Mutex(nil)
     private let versions = Mutex(0)
     private let prober: HealthProber
+    private let accessLogWriter: AccessLogWriter?
     private let proberTask = Mutex<Task<Void, Never>?>(nil)
 
     /// Builds the gateway; `start()` binds it.
-    public init(config: RuntimeConfig, logger: Logger, state: GatewayState? = nil) throws {
+    public convenience init(config: RuntimeConfig, logger: Logger, state: GatewayState? = nil) throws {
+        try self.init(config: config, logger: logger, state: state, accessLogSink: StandardErrorSink(), accessLogFormat: nil)
+    }
+
+    /// `accessLogSink`: where the access log goes (standard error; tests
+    /// collect it), in `accessLogFormat` (nil: the config's `log_format`). It
+    /// is written while `logger` logs at `info` or below, as before.
+    package init(
+        config: RuntimeConfig, logger: Logger, state: GatewayState? = nil, accessLogSink: any AccessLogSink, accessLogFormat: LogFormat?,
+        accessLogPendingLimit: Int = AccessLogWriter.maximumPendingBytes
+    ) throws {
         let state = state ?? GatewayState(config: config)
         self.state = state
         self.logger = logger
@@ -38,6 +49,9 @@ public final class Gateway: Sendable {
         let metrics = state.metrics
         let liveObjects = state.liveObjects
         state.sharedState.configure(url: config.config.sharedState?.url.description)
+        let writer = logger.logLevel <= .info ? AccessLogWriter(sink: accessLogSink, dropped: metrics.droppedLogLines, maximumPendingBytes: accessLogPendingLimit) : nil
+        accessLogWriter = writer
+        let accessLog = writer.map { (writer: $0, format: accessLogFormat ?? config.config.logFormat ?? .text) }
         for (loopIndex, loop) in group.makeIterator().enumerated() {
             loops[ObjectIdentifier(loop)] = try loop.submit {
                 let reporter: @Sendable (String, String?) -> Void = { provider, failure in
@@ -45,7 +59,8 @@ public final class Gateway: Sendable {
                 }
                 let context = LoopContext(
                     eventLoop: loop, config: config, limiters: limiters, modelLimiters: modelLimiters, tls: tls, logger: logger, metrics: metrics, liveObjects: liveObjects,
-                    responseAffinity: state.responseAffinity, sharedStateStatus: state.sharedState, loopIndex: loopIndex, healthReporter: reporter)
+                    responseAffinity: state.responseAffinity, sharedStateStatus: state.sharedState, loopIndex: loopIndex, accessLog: accessLog,
+                    healthReporter: reporter)
                 return NIOLoopBound(context, eventLoop: loop)
             }.wait()
         }
@@ -143,8 +158,11 @@ public final class Gateway: Sendable {
                 context.value.closeAllConnections()
                 context.value.pool.closeIdle()
                 context.value.stopSharedState()
+                context.value.accessLog?.stop()
             }.get()
         }
+        // Every line of the drain is written before the process exits.
+        await accessLogWriter?.shutdown(timeout: .seconds(2))
         try? await group.shutdownGracefully()
     }
 
