@@ -36,12 +36,13 @@ GATEWAY=$(bash scripts/build-release.sh | tail -1)
 
 WORK=$(mktemp -d /tmp/llm-proxy-bench.XXXXXX)
 mkdir -p "$(dirname "$JSON_OUT")"
-UP_PORT=19101; NGINX_PORT=19102; GW_PORT=19103; STREAM_PORT=19104; IDLE_PORT=19105; REDIS_PORT=19106; GW_SHARED_PORT=19107
+UP_PORT=19101; NGINX_PORT=19102; GW_PORT=19103; STREAM_PORT=19104; IDLE_PORT=19105; REDIS_PORT=19106; GW_SHARED_PORT=19107; NGINX_LOG_PORT=19108; GW_LOG_PORT=19109
 PIDS=()
 cleanup() {
   for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
   [ -f "$WORK/up/nginx.pid" ] && kill "$(cat "$WORK/up/nginx.pid")" 2>/dev/null || true
   [ -f "$WORK/proxy/nginx.pid" ] && kill "$(cat "$WORK/proxy/nginx.pid")" 2>/dev/null || true
+  [ -f "$WORK/proxy-logged/nginx.pid" ] && kill "$(cat "$WORK/proxy-logged/nginx.pid")" 2>/dev/null || true
   sleep 0.3
   rm -rf "$WORK"
 }
@@ -52,7 +53,7 @@ RESPONSES_RESPONSE='{"id":"resp_bench","object":"response","created_at":17000000
 RESPONSES_BODY='{"model":"gpt-4o","instructions":"You are a helpful assistant.","input":[{"role":"user","content":"Say hello in one short sentence, please."}],"temperature":0.2,"max_output_tokens":64,"stream":false,"user":"bench"}'
 BODY='{"model":"gpt-4o","messages":[{"role":"system","content":"You are a helpful assistant."},{"role":"user","content":"Say hello in one short sentence, please."}],"temperature":0.2,"max_tokens":64,"stream":false,"user":"bench"}'
 
-mkdir -p "$WORK/up/logs" "$WORK/proxy/logs"
+mkdir -p "$WORK/up/logs" "$WORK/proxy/logs" "$WORK/proxy-logged/logs"
 cat > "$WORK/up/nginx.conf" <<EOF
 worker_processes 1;
 worker_cpu_affinity 10;
@@ -92,6 +93,10 @@ http {
   }
 }
 EOF
+# The same proxy with its access log on, buffered as operators run it.
+sed -e "s|access_log off;|access_log $WORK/proxy-logged/access.log combined buffer=64k flush=1s;|" \
+    -e "s|listen 127.0.0.1:$NGINX_PORT;|listen 127.0.0.1:$NGINX_LOG_PORT;|" \
+    -e "s|$WORK/proxy/|$WORK/proxy-logged/|g" "$WORK/proxy/nginx.conf" > "$WORK/proxy-logged/nginx.conf"
 cat > "$WORK/gateway.yaml" <<EOF
 server: {host: 127.0.0.1, port: $GW_PORT, event_loops: 1}
 watch_config: false
@@ -122,6 +127,8 @@ EOF
 # The same gateway with its limits shared through Redis (on the load core).
 sed -e "s/port: $GW_PORT,/port: $GW_SHARED_PORT,/" "$WORK/gateway.yaml" > "$WORK/gateway-shared.yaml"
 printf 'shared_state: {redis_url: "redis://127.0.0.1:%s", timeout_ms: 50}\n' "$REDIS_PORT" >> "$WORK/gateway-shared.yaml"
+# And with the default log level, so its access log is on (to a file, as a container's stderr goes).
+sed -e "s/port: $GW_PORT,/port: $GW_LOG_PORT,/" "$WORK/gateway.yaml" > "$WORK/gateway-logged.yaml"
 cat > "$WORK/post.lua" <<EOF
 wrk.method = "POST"
 wrk.body = '$BODY'
@@ -144,6 +151,7 @@ PIDS+=($!)
 taskset -c 1 python3 scripts/bench_streams.py upstream "$IDLE_PORT" 2 4000 &
 PIDS+=($!)
 taskset -c 0 "$NGINX" -p "$WORK/proxy" -c "$WORK/proxy/nginx.conf" -e "$WORK/proxy/error.log"
+taskset -c 0 "$NGINX" -p "$WORK/proxy-logged" -c "$WORK/proxy-logged/nginx.conf" -e "$WORK/proxy-logged/error.log"
 # start_gateway LOGFILE: runs llm-proxy on core 0, sets GW_PID, waits for /health.
 start_gateway() {
   LOG_LEVEL=error taskset -c 0 "$GATEWAY" serve --config "$WORK/gateway.yaml" >"$1" 2>&1 &
@@ -160,6 +168,14 @@ for _ in $(seq 1 100); do
   sleep 0.05
 done
 NGINX_WORKER=$(pgrep -P "$(cat "$WORK/proxy/nginx.pid")" | head -1)
+NGINX_LOG_WORKER=$(pgrep -P "$(cat "$WORK/proxy-logged/nginx.pid")" | head -1)
+LOG_LEVEL=info taskset -c 0 "$GATEWAY" serve --config "$WORK/gateway-logged.yaml" 2>"$WORK/gateway-access.log" >/dev/null &
+GW_LOG_PID=$!
+PIDS+=("$GW_LOG_PID")
+for _ in $(seq 1 2000); do
+  curl -fs "http://127.0.0.1:$GW_LOG_PORT/health" >/dev/null 2>&1 && break
+  sleep 0.005
+done
 if ! command -v redis-server >/dev/null 2>&1; then
   echo "== installing redis-server (apt)"
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null
@@ -251,7 +267,19 @@ for round in 1 2; do
   if [ -z "${RPS[responses]:-}" ] || awk -v a="$R_CPU_US" -v b="${CPU[responses]}" 'BEGIN{exit !(a<b)}'; then
     RPS[responses]=$R_RPS; P50[responses]=$(to_ms "$R_P50"); P99[responses]=$(to_ms "$R_P99"); CPU[responses]=$R_CPU_US
   fi
+  # Access logs on: nginx buffered (64k, 1 s), llm-proxy at its default level.
+  run nginx_log "http://127.0.0.1:$NGINX_LOG_PORT/v1/chat/completions" "$CONNECTIONS" "$DURATION" "$NGINX_LOG_WORKER"
+  if [ -z "${RPS[nginx_log]:-}" ] || awk -v a="$R_CPU_US" -v b="${CPU[nginx_log]}" 'BEGIN{exit !(a<b)}'; then
+    RPS[nginx_log]=$R_RPS; P50[nginx_log]=$(to_ms "$R_P50"); P99[nginx_log]=$(to_ms "$R_P99"); CPU[nginx_log]=$R_CPU_US
+  fi
+  run gateway_log "http://127.0.0.1:$GW_LOG_PORT/v1/chat/completions" "$CONNECTIONS" "$DURATION" "$GW_LOG_PID"
+  if [ -z "${RPS[gateway_log]:-}" ] || awk -v a="$R_CPU_US" -v b="${CPU[gateway_log]}" 'BEGIN{exit !(a<b)}'; then
+    RPS[gateway_log]=$R_RPS; P50[gateway_log]=$(to_ms "$R_P50"); P99[gateway_log]=$(to_ms "$R_P99"); CPU[gateway_log]=$R_CPU_US
+  fi
 done
+ACCESS_LINES=$(grep -c ' request$\|"msg":"request"' "$WORK/gateway-access.log" || true)
+DROPPED_LINES=$(curl -fs "http://127.0.0.1:$GW_LOG_PORT/metrics" | awk '/^llm_proxy_dropped_log_lines_total / {print $2}')
+kill "$GW_LOG_PID" 2>/dev/null || true
 
 echo "== shared_state: the key's limit in Redis vs in process, 64 connections then 1 (${DURATION}s each, best of 2)"
 for round in 1 2; do
@@ -311,17 +339,23 @@ CPU_RATIO=$(ratio "${CPU[gateway]}" "${CPU[nginx]}")
 RPS_RATIO=$(ratio "${RPS[gateway]}" "${RPS[nginx]}")
 ADDED_RATIO=$(ratio "$GW_ADDED" "$NGINX_ADDED")
 RESPONSES_RATIO=$(ratio "${CPU[responses]}" "${CPU[gateway]}")
+LOG_COST_RATIO=$(ratio "${CPU[gateway_log]}" "${CPU[gateway]}")
+LOG_NGINX_RATIO=$(ratio "${CPU[gateway_log]}" "${CPU[nginx_log]}")
 SHARED_CPU_RATIO=$(ratio "${CPU[shared]}" "${CPU[local]}")
 SHARED_CPU1_RATIO=$(ratio "${CPU[shared1]}" "${CPU[local1]}")
 SHARED_P50_DELTA=$(awk -v a="${P50[shared1]}" -v b="${P50[local1]}" 'BEGIN{printf "%.3f", a-b}')
 
 echo
 printf "%-10s %12s %10s %10s %16s\n" proxy "requests/s" "p50 ms" "p99 ms" "CPU us/request"
+printf "%-22s %12s %10s %10s %16s\n" "llm-proxy (default: access log on)" "${RPS[gateway_log]}" "${P50[gateway_log]}" "${P99[gateway_log]}" "${CPU[gateway_log]}"
+printf "%-22s %12s %10s %10s %16s\n" "nginx (access log buffered)" "${RPS[nginx_log]}" "${P50[nginx_log]}" "${P99[nginx_log]}" "${CPU[nginx_log]}"
 printf "%-10s %12s %10s %10s %16s\n" nginx "${RPS[nginx]}" "${P50[nginx]}" "${P99[nginx]}" "${CPU[nginx]}"
 printf "%-10s %12s %10s %10s %16s\n" llm-proxy "${RPS[gateway]}" "${P50[gateway]}" "${P99[gateway]}" "${CPU[gateway]}"
 printf "%-10s %12s %10s %10s %16s\n" responses "${RPS[responses]}" "${P50[responses]}" "${P99[responses]}" "${CPU[responses]}"
 echo
 echo "added latency at 1 connection: nginx ${NGINX_ADDED} ms, llm-proxy ${GW_ADDED} ms (direct p50 ${DIRECT_P50} ms)"
+echo "ratio cpu_per_request with access logs llm-proxy/nginx = ${LOG_NGINX_RATIO}x   (target <= 1.6x)"
+echo "ratio cpu_per_request llm-proxy access log on/off = ${LOG_COST_RATIO}x   (target <= 1.1x); ${ACCESS_LINES} lines written, ${DROPPED_LINES:-?} dropped"
 echo "ratio cpu_per_request llm-proxy/nginx = ${CPU_RATIO}x   (issue 3 bar <= 3x; target <= 2x, aim 1.5x)"
 echo "ratio requests_per_second llm-proxy/nginx = ${RPS_RATIO}x   (target >= 0.6x)"
 echo "ratio added_latency llm-proxy/nginx = ${ADDED_RATIO}x   (target <= 1.5x)"
@@ -338,12 +372,14 @@ echo "streaming TTFB p50: direct ${D_TTFB} ms, llm-proxy ${G_TTFB} ms (target: w
 cat > "$JSON_OUT" <<EOF
 {"duration_seconds": $DURATION, "connections": $CONNECTIONS,
  "nginx": {"rps": ${RPS[nginx]}, "p50_ms": ${P50[nginx]}, "p99_ms": ${P99[nginx]}, "cpu_us_per_request": ${CPU[nginx]}, "added_latency_ms": $NGINX_ADDED},
+ "nginx_access_log": {"rps": ${RPS[nginx_log]}, "cpu_us_per_request": ${CPU[nginx_log]}},
+ "llm_proxy_access_log": {"rps": ${RPS[gateway_log]}, "cpu_us_per_request": ${CPU[gateway_log]}, "lines": ${ACCESS_LINES:-0}, "dropped": ${DROPPED_LINES:-null}},
  "llm_proxy_responses": {"rps": ${RPS[responses]}, "p50_ms": ${P50[responses]}, "p99_ms": ${P99[responses]}, "cpu_us_per_request": ${CPU[responses]}},
  "llm_proxy": {"rps": ${RPS[gateway]}, "p50_ms": ${P50[gateway]}, "p99_ms": ${P99[gateway]}, "cpu_us_per_request": ${CPU[gateway]}, "added_latency_ms": $GW_ADDED, "peak_rss_kb": $RSS_KB},
  "direct_p50_ms": $DIRECT_P50,
  "startup_ms": $STARTUP_MS, "idle_rss_kb": $IDLE_RSS_KB, "held_streams_peak_rss_kb": $HELD_PEAK_KB, "held_stream_kb_above_idle": $HELD_PER_STREAM_KB, "open_file_hard_limit": "$NOFILE_HARD",
  "streams_direct": $STREAM_DIRECT, "streams_llm_proxy": $STREAM_GW, "held_streams": $HELD,
  "shared_state": {"cpu_us_local": ${CPU[local]}, "cpu_us_shared": ${CPU[shared]}, "cpu_us_local_1conn": ${CPU[local1]}, "cpu_us_shared_1conn": ${CPU[shared1]}, "p50_ms_local_1conn": ${P50[local1]}, "p50_ms_shared_1conn": ${P50[shared1]}, "store_errors": ${SHARED_ERRORS:-null}},
- "ratios": {"cpu_per_request": $CPU_RATIO, "shared_state_cpu": $SHARED_CPU_RATIO, "shared_state_cpu_1conn": $SHARED_CPU1_RATIO, "responses_cpu_vs_chat": $RESPONSES_RATIO, "rps": $RPS_RATIO, "added_latency": $ADDED_RATIO}}
+ "ratios": {"cpu_per_request": $CPU_RATIO, "access_log_cost": $LOG_COST_RATIO, "access_log_vs_nginx": $LOG_NGINX_RATIO, "shared_state_cpu": $SHARED_CPU_RATIO, "shared_state_cpu_1conn": $SHARED_CPU1_RATIO, "responses_cpu_vs_chat": $RESPONSES_RATIO, "rps": $RPS_RATIO, "added_latency": $ADDED_RATIO}}
 EOF
 echo "results: $JSON_OUT"
