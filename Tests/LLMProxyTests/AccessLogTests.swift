@@ -46,6 +46,41 @@ import Testing
         #expect(bare["model"] == nil && bare["key"] == nil && bare["status"] == "0" && bare["duration_ms"] == "0.0")
     }
 
+    /// To a pipe the batch goes in pieces of whole lines (at most PIPE_BUF,
+    /// or one longer line alone): what comes out is the batch, unchanged.
+    @Test func toAPipeABatchArrivesWhole() throws {
+        var fds: [Int32] = [0, 0]
+        #expect(pipe(&fds) == 0)
+        defer { close(fds[0]) }
+        var batch = ByteBuffer()
+        var expected = ""
+        for index in 0..<300 {
+            let line = "line \(index) " + String(repeating: "x", count: index * 7 % 200) + "\n"
+            expected += line
+            batch.writeString(line)
+        }
+        let long = String(repeating: "y", count: 9000) + "\n"
+        expected += long
+        batch.writeString(long)
+        // Read concurrently, so the pipe never fills; record each read's size.
+        let collected = Mutex<[UInt8]>([])
+        let done = DispatchSemaphore(value: 0)
+        let readEnd = fds[0]
+        Thread.detachNewThread {
+            var buffer = [UInt8](repeating: 0, count: 65536)
+            while true {
+                let count = read(readEnd, &buffer, buffer.count)
+                if count <= 0 { break }
+                collected.withLock { $0 += buffer[..<count] }
+            }
+            done.signal()
+        }
+        StandardErrorSink(descriptor: fds[1]).write(batch)
+        close(fds[1])
+        done.wait()
+        #expect(String(decoding: collected.withLock { $0 }, as: UTF8.self) == expected)
+    }
+
     /// A sink that holds its first write until released, as a pipe nobody reads does.
     final class StuckSink: AccessLogSink {
         let released = Mutex(false)

@@ -13,16 +13,26 @@ package protocol AccessLogSink: Sendable {
     func write(_ bytes: ByteBuffer)
 }
 
-/// Standard error, in writes of whole lines of at most `PIPE_BUF` bytes each,
-/// so a pipe never interleaves them with another writer's lines.
+/// Standard error. To a pipe or socket, in writes of whole lines of at most
+/// `PIPE_BUF` bytes each, which the kernel never interleaves with another
+/// writer's (swift-log's lines); to a file, a batch in one write.
 package struct StandardErrorSink: AccessLogSink {
-    package init() {}
+    private let pieceBytes: Int
+    private let descriptor: Int32
+
+    /// `descriptor`: 2, but for tests.
+    package init(descriptor: Int32 = 2) {
+        self.descriptor = descriptor
+        var status = stat()
+        let isFile = fstat(descriptor, &status) == 0 && (status.st_mode & S_IFMT) == S_IFREG
+        pieceBytes = isFile ? Int.max : Int(PIPE_BUF)
+    }
 
     package func write(_ bytes: ByteBuffer) {
         bytes.withUnsafeReadableBytes { all in
             var start = 0
             while start < all.count {
-                var end = min(start + Int(PIPE_BUF), all.count)
+                var end = all.count - start > pieceBytes ? start + pieceBytes : all.count
                 if end < all.count {
                     // Back to the end of the last whole line in the piece.
                     var cut = end
@@ -36,7 +46,7 @@ package struct StandardErrorSink: AccessLogSink {
                 }
                 var offset = start
                 while offset < end {
-                    let written = Glibc.write(2, all.baseAddress! + offset, end - offset)
+                    let written = Glibc.write(descriptor, all.baseAddress! + offset, end - offset)
                     if written < 0 {
                         if errno == EINTR { continue }
                         return  // stderr is gone: nothing else to tell
