@@ -74,15 +74,24 @@ EOF
 cat > "$WORK/proxy/nginx.conf" <<EOF
 worker_processes 1;
 worker_cpu_affinity 01;
+worker_rlimit_nofile 65536;
 pid $WORK/proxy/nginx.pid;
 error_log $WORK/proxy/error.log warn;
-events { worker_connections 8192; }
+events { worker_connections 24000; }
 http {
   access_log off;
   keepalive_requests 10000000;
   upstream provider { server 127.0.0.1:$UP_PORT; keepalive 128; keepalive_requests 10000000; }
+  upstream idle { server 127.0.0.1:$IDLE_PORT; }
   server {
     listen 127.0.0.1:$NGINX_PORT;
+    # The held-stream comparison: the same slow upstream the gateway's idle-model goes to.
+    location /idle/ {
+      proxy_pass http://idle/;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_buffering off;
+    }
     location / {
       proxy_pass http://provider;
       proxy_http_version 1.1;
@@ -333,6 +342,11 @@ start_gateway "$WORK/gateway-held.log"
 HELD=$(taskset -c 1 python3 scripts/bench_streams.py client "http://127.0.0.1:$GW_PORT/v1/chat/completions" "$HELD_STREAMS" sk-bench idle-model)
 HELD_PEAK_KB=$(awk '/VmHWM/ {print $2}' "/proc/$GW_PID/status")
 echo "   $HELD"
+echo "== held streams through nginx: the same $HELD_STREAMS streams, same upstream"
+NGINX_IDLE_KB=$(awk '/VmRSS/ {print $2}' "/proc/$NGINX_WORKER/status")
+HELD_NGINX=$(taskset -c 1 python3 scripts/bench_streams.py client "http://127.0.0.1:$NGINX_PORT/idle/v1/chat/completions" "$HELD_STREAMS" sk-bench idle-model)
+NGINX_HELD_PEAK_KB=$(awk '/VmHWM/ {print $2}' "/proc/$NGINX_WORKER/status")
+echo "   $HELD_NGINX"
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN{ if (b>0) printf "%.2f", a/b; else print "n/a"}'; }
 CPU_RATIO=$(ratio "${CPU[gateway]}" "${CPU[nginx]}")
@@ -364,6 +378,9 @@ echo "shared_state (key limit in Redis) vs local limit: cpu_per_request ${SHARED
 echo "llm-proxy peak RSS after the 64-connection runs: $((RSS_KB / 1024)) MB (target < 100 MB)"
 HELD_PER_STREAM_KB=$(awk -v peak="$HELD_PEAK_KB" -v idle="$IDLE_RSS_KB" -v n="$HELD_STREAMS" 'BEGIN{printf "%.1f", (peak - idle) / n}')
 echo "llm-proxy peak RSS with $HELD_STREAMS held streams: $((HELD_PEAK_KB / 1024)) MB, ${HELD_PER_STREAM_KB} KB per stream above idle (target < 100 MB at 10000)"
+NGINX_PER_STREAM_KB=$(awk -v peak="$NGINX_HELD_PEAK_KB" -v idle="$NGINX_IDLE_KB" -v n="$HELD_STREAMS" 'BEGIN{printf "%.1f", (peak - idle) / n}')
+HELD_RATIO=$(ratio "$HELD_PER_STREAM_KB" "$NGINX_PER_STREAM_KB")
+echo "nginx worker peak RSS with the same streams: $((NGINX_HELD_PEAK_KB / 1024)) MB, ${NGINX_PER_STREAM_KB} KB per stream; ratio memory per held stream llm-proxy/nginx = ${HELD_RATIO}x"
 echo "llm-proxy idle RSS: $((IDLE_RSS_KB / 1024)) MB (target < 30 MB); startup to /health 200: ${STARTUP_MS} ms (target < 100 ms)"
 D_TTFB=$(echo "$STREAM_DIRECT" | python3 -c 'import json,sys; print(json.load(sys.stdin)["ttfb_p50_ms"])')
 G_TTFB=$(echo "$STREAM_GW" | python3 -c 'import json,sys; print(json.load(sys.stdin)["ttfb_p50_ms"])')
@@ -378,8 +395,8 @@ cat > "$JSON_OUT" <<EOF
  "llm_proxy": {"rps": ${RPS[gateway]}, "p50_ms": ${P50[gateway]}, "p99_ms": ${P99[gateway]}, "cpu_us_per_request": ${CPU[gateway]}, "added_latency_ms": $GW_ADDED, "peak_rss_kb": $RSS_KB},
  "direct_p50_ms": $DIRECT_P50,
  "startup_ms": $STARTUP_MS, "idle_rss_kb": $IDLE_RSS_KB, "held_streams_peak_rss_kb": $HELD_PEAK_KB, "held_stream_kb_above_idle": $HELD_PER_STREAM_KB, "open_file_hard_limit": "$NOFILE_HARD",
- "streams_direct": $STREAM_DIRECT, "streams_llm_proxy": $STREAM_GW, "held_streams": $HELD,
+ "streams_direct": $STREAM_DIRECT, "streams_llm_proxy": $STREAM_GW, "held_streams": $HELD, "held_streams_nginx": $HELD_NGINX, "nginx_held_peak_rss_kb": $NGINX_HELD_PEAK_KB, "nginx_held_stream_kb": $NGINX_PER_STREAM_KB,
  "shared_state": {"cpu_us_local": ${CPU[local]}, "cpu_us_shared": ${CPU[shared]}, "cpu_us_local_1conn": ${CPU[local1]}, "cpu_us_shared_1conn": ${CPU[shared1]}, "p50_ms_local_1conn": ${P50[local1]}, "p50_ms_shared_1conn": ${P50[shared1]}, "store_errors": ${SHARED_ERRORS:-null}},
- "ratios": {"cpu_per_request": $CPU_RATIO, "access_log_cost": $LOG_COST_RATIO, "access_log_vs_nginx": $LOG_NGINX_RATIO, "shared_state_cpu": $SHARED_CPU_RATIO, "shared_state_cpu_1conn": $SHARED_CPU1_RATIO, "responses_cpu_vs_chat": $RESPONSES_RATIO, "rps": $RPS_RATIO, "added_latency": $ADDED_RATIO}}
+ "ratios": {"cpu_per_request": $CPU_RATIO, "held_stream_memory": $HELD_RATIO, "access_log_cost": $LOG_COST_RATIO, "access_log_vs_nginx": $LOG_NGINX_RATIO, "shared_state_cpu": $SHARED_CPU_RATIO, "shared_state_cpu_1conn": $SHARED_CPU1_RATIO, "responses_cpu_vs_chat": $RESPONSES_RATIO, "rps": $RPS_RATIO, "added_latency": $ADDED_RATIO}}
 EOF
 echo "results: $JSON_OUT"
