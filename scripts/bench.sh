@@ -227,6 +227,12 @@ run() {
     R_CPU_US=0
   fi
 }
+# keep_best NAME: the last run's figures become NAME's when its CPU per request is the lowest yet.
+keep_best() {
+  if [ -z "${CPU[$1]:-}" ] || awk -v a="$R_CPU_US" -v b="${CPU[$1]}" 'BEGIN{exit !(a<b)}'; then
+    RPS[$1]=$R_RPS; P50[$1]=$(to_ms "$R_P50"); P99[$1]=$(to_ms "$R_P99"); CPU[$1]=$R_CPU_US
+  fi
+}
 to_ms() { awk -v v="$1" 'BEGIN { if (v ~ /us$/) {sub(/us/,"",v); printf "%.3f", v/1000} else if (v ~ /ms$/) {sub(/ms/,"",v); printf "%.3f", v} else {sub(/s/,"",v); printf "%.3f", v*1000} }'; }
 
 echo "== startup: exec to the first 200 on /health (median of 5), and idle RSS"
@@ -263,28 +269,18 @@ echo "== throughput: $CONNECTIONS connections, ${DURATION}s each (interleaved, b
 declare -A RPS P50 P99 CPU
 for round in 1 2; do
   run nginx "http://127.0.0.1:$NGINX_PORT/v1/chat/completions" "$CONNECTIONS" "$DURATION" "$NGINX_WORKER"
-  if [ -z "${RPS[nginx]:-}" ] || awk -v a="$R_CPU_US" -v b="${CPU[nginx]}" 'BEGIN{exit !(a<b)}'; then
-    RPS[nginx]=$R_RPS; P50[nginx]=$(to_ms "$R_P50"); P99[nginx]=$(to_ms "$R_P99"); CPU[nginx]=$R_CPU_US
-  fi
+  keep_best nginx
   run gateway "http://127.0.0.1:$GW_PORT/v1/chat/completions" "$CONNECTIONS" "$DURATION" "$GW_PID"
-  if [ -z "${RPS[gateway]:-}" ] || awk -v a="$R_CPU_US" -v b="${CPU[gateway]}" 'BEGIN{exit !(a<b)}'; then
-    RPS[gateway]=$R_RPS; P50[gateway]=$(to_ms "$R_P50"); P99[gateway]=$(to_ms "$R_P99"); CPU[gateway]=$R_CPU_US
-  fi
+  keep_best gateway
   # The Responses API on the same path through the gateway (model scan,
   # previous_response_id scan, the answer's id read into the affinity LRU).
   run responses "http://127.0.0.1:$GW_PORT/v1/responses" "$CONNECTIONS" "$DURATION" "$GW_PID" "$WORK/post-responses.lua"
-  if [ -z "${RPS[responses]:-}" ] || awk -v a="$R_CPU_US" -v b="${CPU[responses]}" 'BEGIN{exit !(a<b)}'; then
-    RPS[responses]=$R_RPS; P50[responses]=$(to_ms "$R_P50"); P99[responses]=$(to_ms "$R_P99"); CPU[responses]=$R_CPU_US
-  fi
+  keep_best responses
   # Access logs on: nginx buffered (64k, 1 s), llm-proxy at its default level.
   run nginx_log "http://127.0.0.1:$NGINX_LOG_PORT/v1/chat/completions" "$CONNECTIONS" "$DURATION" "$NGINX_LOG_WORKER"
-  if [ -z "${RPS[nginx_log]:-}" ] || awk -v a="$R_CPU_US" -v b="${CPU[nginx_log]}" 'BEGIN{exit !(a<b)}'; then
-    RPS[nginx_log]=$R_RPS; P50[nginx_log]=$(to_ms "$R_P50"); P99[nginx_log]=$(to_ms "$R_P99"); CPU[nginx_log]=$R_CPU_US
-  fi
+  keep_best nginx_log
   run gateway_log "http://127.0.0.1:$GW_LOG_PORT/v1/chat/completions" "$CONNECTIONS" "$DURATION" "$GW_LOG_PID"
-  if [ -z "${RPS[gateway_log]:-}" ] || awk -v a="$R_CPU_US" -v b="${CPU[gateway_log]}" 'BEGIN{exit !(a<b)}'; then
-    RPS[gateway_log]=$R_RPS; P50[gateway_log]=$(to_ms "$R_P50"); P99[gateway_log]=$(to_ms "$R_P99"); CPU[gateway_log]=$R_CPU_US
-  fi
+  keep_best gateway_log
 done
 ACCESS_LINES=$(grep -c ' request$\|"msg":"request"' "$WORK/gateway-access.log" || true)
 DROPPED_LINES=$(curl -fs "http://127.0.0.1:$GW_LOG_PORT/metrics" | awk '/^llm_proxy_dropped_log_lines_total / {print $2}')
