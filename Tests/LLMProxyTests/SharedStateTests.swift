@@ -87,6 +87,24 @@ import Testing
         #expect(machine.stop() == .close && machine.reconnectTimerFired() == .none)
     }
 
+    @Test func leasesAreForRequestOnlyLimitsAndKeepABurstReserve() {
+        func plan(_ rate: Double, _ burst: Double, tokens: Int? = nil) -> SharedLimitRequest.LeasePlan? {
+            SharedLimitRequest(key: KeyRateLimiter(keyName: "k", limits: RateLimitConfig(requestsPerSecond: rate, burstSize: burst, tokensPerMinute: tokens)), model: nil).lease
+        }
+        #expect(plan(5, 10) == nil, "small limits ask per request")
+        #expect(plan(1000, 2000) == .init(size: 50, lifetimeNanoseconds: 50_000_000))
+        #expect(plan(100, 20) == .init(size: 2, lifetimeNanoseconds: 20_000_000), "a tenth of the burst's refill at most")
+        #expect(plan(10_000_000, 10_000_000)?.size == 100)
+        #expect(plan(1000, 2000, tokens: 100_000) == nil, "a token budget asks per request")
+        // With a plan, every take runs against the burst less the lease lifetime's refill.
+        let limits = SharedLimitRequest(key: KeyRateLimiter(keyName: "k", limits: RateLimitConfig(requestsPerSecond: 1000, burstSize: 2000, tokensPerMinute: nil)), model: nil)
+        let arguments = limits.admitArguments(prefix: "p:", leasing: true)
+        #expect(arguments[4] == "1000" && arguments[5] == String((1_999_000_000 - 50_000_000) / 1000) && arguments.last == "50")
+        #expect(limits.admitArguments(prefix: "p:").last == "1")
+        #expect(limits.decision(from: .array([.integer(1), .integer(7), .integer(0), .integer(50)])) == .allowed(remaining: 7, granted: 50))
+    }
+
+    // MARK: - With redis-server
     // MARK: - With redis-server
 
     static func yaml(redis: String, rate: Double = 5, burst: Int = 10, tokensPerMinute: Int? = nil, onUnavailable: String = "local",
@@ -152,6 +170,32 @@ import Testing
                 }
                 let metrics = try await TestClient.request(port: first.port, method: .GET, path: "/metrics", key: nil)
                 #expect(metrics.text.contains("llm_proxy_shared_state_errors_total 0"))
+            }
+        }
+    }
+
+    @Test(.enabled(if: RedisServer.isAvailable, "needs redis-server (installed by .ci/run)"))
+    func leasedLimitsStillAdmitNoMoreThanOneProcess() async throws {
+        let redis = try await RedisServer()
+        defer { redis.stop() }
+        // 200/s, burst 200: leases of 10, spendable for 50 ms, against a burst of 190.
+        let yaml = Self.yaml(redis: redis.url, rate: 200, burst: 200)
+        try await withGateway(yaml: yaml) { first in
+            try await withGateway(yaml: yaml) { second in
+                try await Self.waitConnected(first)
+                try await Self.waitConnected(second)
+                try redis.cli("CONFIG", "RESETSTAT")
+                let start = Date()
+                let burst = try await Self.burst(600, over: [first.port, second.port])
+                let elapsed = Date().timeIntervalSince(start)
+                let ceiling = 200 + Int((200 * elapsed).rounded(.up))
+                let stats = try redis.cli("INFO", "commandstats")
+                let calls = stats.split(whereSeparator: \.isNewline).first { $0.hasPrefix("cmdstat_evalsha:") }
+                    .flatMap { $0.split(separator: "=").dropFirst().first?.split(separator: ",").first }.flatMap { Int($0) } ?? -1
+                print("leased burst: \(burst.admitted) admitted of 600 in \(String(format: "%.2f", elapsed)) s (one limit allows \(ceiling)), \(calls) store calls")
+                #expect(burst.other.isEmpty)
+                #expect(burst.admitted <= ceiling && burst.admitted >= 150, "admitted \(burst.admitted), one limit allows \(ceiling)")
+                #expect(calls > 0 && calls < burst.admitted, "leases save round trips: \(calls) calls for \(burst.admitted) admitted")
             }
         }
     }

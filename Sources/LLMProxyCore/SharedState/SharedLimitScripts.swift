@@ -9,7 +9,9 @@ import NIOCore
 /// `admit` checks a request against up to four buckets (the key's requests
 /// and tokens, its `model_limits` entry's requests and tokens) and takes a
 /// request from the request buckets only when every bucket admits it, so a
-/// refusal costs no bucket anything. `charge` pays a response's tokens.
+/// refusal costs no bucket anything; asked for a lease (`ARGV[9]` > 1), it
+/// takes up to that many at once (see `SharedLimitRequest.LeasePlan`).
+/// `charge` pays a response's tokens.
 /// The keys of one master key share a hash tag (`{name}`), so a Redis
 /// Cluster keeps them in one slot.
 package enum SharedLimitScripts {
@@ -29,8 +31,9 @@ package enum SharedLimitScripts {
             if ahead > tolerance then return {0, math.ceil((ahead - tolerance) / 1000000), i} end
           end
         end
-        local taken = {}
-        local remaining = -1
+        local wanted = tonumber(ARGV[9] or '1')
+        local starts = {}
+        local granted = wanted
         for _, i in ipairs({1, 3}) do
           local interval = tonumber(ARGV[2 * i - 1])
           if interval > 0 then
@@ -38,14 +41,19 @@ package enum SharedLimitScripts {
             local ahead = start - now
             local tolerance = tonumber(ARGV[2 * i])
             if ahead > tolerance then return {0, math.ceil((ahead - tolerance) / 1000000), i} end
-            taken[i] = start + interval
-            if i == 1 or remaining < 0 then remaining = math.floor((tolerance - ahead) / interval) end
+            starts[i] = start
+            granted = math.min(granted, math.floor((tolerance - ahead) / interval) + 1)
           end
         end
-        for i, v in pairs(taken) do
-          redis.call('SET', KEYS[i], string.format('%d', v), 'PX', math.ceil((v - now) / 1000) + 1000)
+        local remaining = -1
+        for i, start in pairs(starts) do
+          local interval = tonumber(ARGV[2 * i - 1])
+          local taken = start + interval * granted
+          redis.call('SET', KEYS[i], string.format('%d', taken), 'PX', math.ceil((taken - now) / 1000) + 1000)
+          local left = math.floor((tonumber(ARGV[2 * i]) - (start - now)) / interval) + 1 - granted
+          if i == 1 or remaining < 0 then remaining = left end
         end
-        return {1, remaining, 0}
+        return {1, remaining, 0, granted}
         """
 
     package static let charge = """
@@ -79,6 +87,39 @@ package struct SharedLimitRequest: Sendable {
 
     package var isEmpty: Bool { key == nil && model == nil }
 
+    /// How a loop may take several requests from the store at once, for a
+    /// key (and model entry) whose limits are requests only.
+    ///
+    /// Tokens taken now and spent within `lifetime` could let the fleet, in
+    /// some window, admit up to rate × lifetime more than one process. So
+    /// such a key's buckets run with their tolerance less `lifetime` for
+    /// every take, leased or not: the fleet never admits more than one
+    /// process would, and what it may under-admit is that much of the burst
+    /// (at most a tenth of it) plus each loop's lease left unspent when it
+    /// expires. Keys with `tokens_per_minute` ask per request: their budget
+    /// is spent by usage that only the store sees.
+    package struct LeasePlan: Equatable, Sendable {
+        /// Requests asked for at once.
+        package var size: Int
+        /// How long a lease may be spent, from the moment it was asked for.
+        package var lifetimeNanoseconds: Int64
+    }
+
+    package static let maximumLeaseLifetimeNanoseconds: Int64 = 50_000_000
+    package static let maximumLeaseSize = 100
+
+    package var lease: LeasePlan? {
+        guard key?.tokens == nil, model?.limiter.tokens == nil else { return nil }
+        let buckets = [key?.requests, model?.limiter.requests].compactMap { $0 }
+        guard !buckets.isEmpty else { return nil }
+        // A tenth of the smallest burst's refill time, at most 50 ms.
+        var lifetime = Self.maximumLeaseLifetimeNanoseconds
+        for bucket in buckets { lifetime = min(lifetime, Int64(bucket.capacity * Double(bucket.interval) / 10)) }
+        var size = Self.maximumLeaseSize
+        for bucket in buckets { size = min(size, Int(lifetime / bucket.interval)) }
+        return size >= 2 ? LeasePlan(size: size, lifetimeNanoseconds: lifetime) : nil
+    }
+
     private var keyName: String { key?.keyName ?? model?.limiter.keyName ?? "" }
 
     /// `{prefix}rl:{name}:…`, the four buckets' keys.
@@ -88,16 +129,23 @@ package struct SharedLimitRequest: Sendable {
         return [base + "req", base + "tok", modelBase + "req", modelBase + "tok"]
     }
 
-    /// `EVALSHA sha 4 keys… interval tolerance ×4` (microseconds; 0 0: no such bucket).
-    package func admitArguments(prefix: String) -> [String] {
+    /// `EVALSHA sha 4 keys… interval tolerance ×4` (microseconds; 0 0: no
+    /// such bucket), then how many to take: `lease`'s size, or 1. With a
+    /// lease plan (`lease` nil or not), request buckets run with their
+    /// tolerance less the lease lifetime.
+    package func admitArguments(prefix: String, leasing: Bool = false) -> [String] {
         var arguments = keys(prefix: prefix)
-        for bucket in [key?.requests, key?.tokens, model?.limiter.requests, model?.limiter.tokens] {
+        let plan = lease
+        let reserve = plan?.lifetimeNanoseconds ?? 0
+        for (index, bucket) in [key?.requests, key?.tokens, model?.limiter.requests, model?.limiter.tokens].enumerated() {
             if let bucket {
-                arguments += [String(bucket.interval / 1000), String(bucket.tolerance / 1000)]
+                let tolerance = index % 2 == 0 ? max(0, bucket.tolerance - reserve) : bucket.tolerance
+                arguments += [String(bucket.interval / 1000), String(tolerance / 1000)]
             } else {
                 arguments += ["0", "0"]
             }
         }
+        arguments.append(String(leasing ? plan?.size ?? 1 : 1))
         return arguments
     }
 
@@ -111,17 +159,19 @@ package struct SharedLimitRequest: Sendable {
     }
 
     package enum Decision: Equatable, Sendable {
-        /// `remaining`: what is left of the key's request burst (its own, or the model entry's when the key has none).
-        case allowed(remaining: Int)
+        /// `remaining`: what is left of the key's request burst (its own, or
+        /// the model entry's when the key has none); `granted`: the requests
+        /// taken (more than 1 for a lease, this one included).
+        case allowed(remaining: Int, granted: Int)
         case refused(retryAfterSeconds: Int, reason: String, modelPattern: String?)
     }
 
     /// The script's `{admitted, remaining or retry-after, bucket}`; nil when the reply is not one.
     package func decision(from reply: RESPValue) -> Decision? {
-        guard case .array(let items?) = reply, items.count == 3,
+        guard case .array(let items?) = reply, items.count >= 3,
             let admitted = items[0].integerValue, let number = items[1].integerValue, let bucket = items[2].integerValue
         else { return nil }
-        if admitted == 1 { return .allowed(remaining: max(0, Int(number))) }
+        if admitted == 1 { return .allowed(remaining: max(0, Int(number)), granted: max(1, Int(items.count > 3 ? items[3].integerValue ?? 1 : 1))) }
         let retryAfter = max(1, Int(number))
         switch bucket {
         case 1:

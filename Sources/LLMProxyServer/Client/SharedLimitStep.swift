@@ -20,8 +20,11 @@ enum SharedLimitStep {
         init(_ request: consuming ProxiedRequest) { self.request = request }
     }
 
-    /// `completion` runs on the loop, at once when there is nothing to ask
-    /// or the store is not connected, else when it answers or times out.
+    /// `completion` runs on the loop, at once when there is nothing to ask,
+    /// the loop holds a lease, or the store is not connected, else when it
+    /// answers or times out. While this loop asks for a lease, requests of
+    /// the same limits wait for that answer rather than ask too (each ask
+    /// would take a lease's worth, and all but one be lost).
     static func decide(
         _ request: consuming ProxiedRequest, client: RedisClient, config: SharedStateConfig, loop: LoopContext,
         completion: @escaping (Outcome) -> Void
@@ -29,29 +32,80 @@ enum SharedLimitStep {
         let limits = SharedLimitRequest(key: request.limiter, model: request.modelLimiter.flatMap { limiter in request.modelLimitPattern.map { ($0, limiter) } })
         guard !limits.isEmpty else { return completion(.admitted(request, nil)) }
         request.sharedLimits = limits
+        guard let plan = limits.lease else {
+            return ask(request, limits: limits, lease: nil, client: client, config: config, loop: loop, completion: completion)
+        }
+        let key = SharedLease.Key(limits)
+        if let remaining = loop.sharedLeases.take(key, now: .now()) {
+            return completion(.admitted(request, RequestAdmission.RateLimitHeaders(limit: limits.reportedLimit, remaining: remaining)))
+        }
+        guard !loop.sharedLeases.isAsking(key) else {
+            let waiting = Waiting(request)
+            loop.sharedLeases.wait(key) { answer in
+                guard let request = waiting.request.take() else { return }
+                switch answer {
+                case .granted:
+                    decide(request, client: client, config: config, loop: loop, completion: completion)
+                case .refused(let error, let headers, let modelPattern):
+                    countRefusal(limits, modelPattern: modelPattern, loop: loop)
+                    completion(.refused(error, headers))
+                case .unavailable(let reason):
+                    completion(unavailable(request, limits: limits, reason: reason, config: config, loop: loop))
+                }
+            }
+            return
+        }
+        loop.sharedLeases.beginAsking(key)
+        ask(request, limits: limits, lease: (key, plan), client: client, config: config, loop: loop, completion: completion)
+    }
+
+    /// One call to the store, for one request (`lease` nil) or a lease.
+    private static func ask(
+        _ request: consuming ProxiedRequest, limits: SharedLimitRequest, lease: (key: SharedLease.Key, plan: SharedLimitRequest.LeasePlan)?,
+        client: RedisClient, config: SharedStateConfig, loop: LoopContext, completion: @escaping (Outcome) -> Void
+    ) {
+        let sentAt = NIODeadline.now()
         let waiting = Waiting(request)
-        client.eval(.admit, keys: 4, arguments: limits.admitArguments(prefix: config.keyPrefix)) { result in
+        client.eval(.admit, keys: 4, arguments: limits.admitArguments(prefix: config.keyPrefix, leasing: lease != nil)) { result in
             guard let request = waiting.request.take() else { return }
+            let outcome: Outcome
+            let answer: SharedLease.Answer
             switch result {
             case .success(let reply):
-                guard let decision = limits.decision(from: reply) else {
-                    return completion(unavailable(request, limits: limits, reason: "unexpected reply \(reply)", config: config, loop: loop))
-                }
-                switch decision {
-                case .allowed(let remaining):
-                    completion(.admitted(request, RequestAdmission.RateLimitHeaders(limit: limits.reportedLimit, remaining: remaining)))
-                case .refused(let retryAfter, let reason, let modelPattern):
+                switch limits.decision(from: reply) {
+                case .allowed(let remaining, let granted)?:
+                    if let lease, granted > 1 {
+                        // Spendable for its lifetime from when it was asked for (before the store granted it).
+                        loop.sharedLeases.store(
+                            lease.key, requests: granted - 1, remaining: remaining, expires: sentAt + .nanoseconds(lease.plan.lifetimeNanoseconds))
+                    }
+                    outcome = .admitted(request, RequestAdmission.RateLimitHeaders(limit: limits.reportedLimit, remaining: remaining))
+                    answer = .granted
+                case .refused(let retryAfter, let reason, let modelPattern)?:
+                    countRefusal(limits, modelPattern: modelPattern, loop: loop)
                     let keyName = limits.key?.keyName ?? limits.model?.limiter.keyName ?? ""
-                    if let modelPattern { loop.metrics.rateLimited(keyName: keyName, modelPattern: modelPattern) } else { loop.metrics.rateLimited(keyName: keyName) }
                     let reasonText = modelPattern.map { "\(reason) for models matching '\($0)'" } ?? reason
-                    completion(.refused(
-                        .rateLimited(keyName: keyName, retryAfter: retryAfter, reason: reasonText),
-                        RequestAdmission.RateLimitHeaders(limit: limits.reportedLimit, remaining: 0)))
+                    let error = OpenAIError.rateLimited(keyName: keyName, retryAfter: retryAfter, reason: reasonText)
+                    let headers = RequestAdmission.RateLimitHeaders(limit: limits.reportedLimit, remaining: 0)
+                    outcome = .refused(error, headers)
+                    answer = .refused(error, headers, modelPattern: modelPattern)
+                case nil:
+                    outcome = unavailable(request, limits: limits, reason: "unexpected reply \(reply)", config: config, loop: loop)
+                    answer = .unavailable("unexpected reply")
                 }
             case .failure(let failure):
-                completion(unavailable(request, limits: limits, reason: failure.description, config: config, loop: loop))
+                outcome = unavailable(request, limits: limits, reason: failure.description, config: config, loop: loop)
+                answer = .unavailable(failure.description)
             }
+            let waiters = lease.map { loop.sharedLeases.endAsking($0.key) } ?? []
+            completion(outcome)
+            for waiter in waiters { waiter(answer) }
         }
+    }
+
+    private static func countRefusal(_ limits: SharedLimitRequest, modelPattern: String?, loop: LoopContext) {
+        let keyName = limits.key?.keyName ?? limits.model?.limiter.keyName ?? ""
+        if let modelPattern { loop.metrics.rateLimited(keyName: keyName, modelPattern: modelPattern) } else { loop.metrics.rateLimited(keyName: keyName) }
     }
 
     /// `on_unavailable`: each replica's own limits, a 503, or admitted.

@@ -20,6 +20,8 @@ final class LoopContext {
     let responseAffinity: ResponseAffinity
     /// This loop's connection to `shared_state`'s store; nil without one.
     private(set) var sharedState: RedisClient?
+    /// Requests the store granted this loop ahead.
+    var sharedLeases = SharedLease()
     private let sharedStateStatus: SharedStateStatus
     private let loopIndex: Int
     private let tls: TLSContextCache
