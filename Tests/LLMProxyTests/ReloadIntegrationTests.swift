@@ -127,7 +127,9 @@ import Testing
         let (upstream, gateway, _) = try await Self.spawnWithStreamingUpstream(chunks: chunks, interval: .milliseconds(80))
         defer { gateway.stop() }
         async let stream = TestClient.chat(port: gateway.port, model: "streamy", stream: true, key: "sk-one")
-        try await Task.sleep(for: .milliseconds(200))
+        // The stream is under way (the provider has its request) before the signal, however loaded the machine.
+        try await waitUntil(seconds: 5) { !upstream.requests.isEmpty }
+        try await Task.sleep(for: .milliseconds(100))
         gateway.signal(SIGTERM)
         let response = try await stream
         #expect(response.text == chunks.joined())
