@@ -40,41 +40,20 @@ package struct AccessLogFormatter {
     // MARK: - Text
 
     private func writeText(_ record: RequestRecord, end: NIODeadline, into buffer: inout ByteBuffer) {
+        // One growth at most per line, rather than a check per write turning into one.
+        buffer.reserveCapacity(minimumWritableBytes: 384 + record.path.utf8.count + record.model.utf8.count + (record.keyName?.utf8.count ?? 0))
         buffer.writeBytes(stamp)
         buffer.writeStaticString(" info ")
         buffer.writeString(label)
         buffer.writeStaticString(":")
-        var fields = TextFields(buffer: buffer)
-        buffer = ByteBuffer()
-        Self.fields(record, end: end, into: &fields)
-        buffer = fields.buffer
+        Self.fields(record, end: end, json: false, into: &buffer)
         buffer.writeStaticString(" [LLMProxyServer] request\n")
-    }
-
-    private struct TextFields: FieldWriter {
-        var buffer: ByteBuffer
-        mutating func field(_ name: StaticString, _ value: String) {
-            writeName(name)
-            buffer.writeString(value)
-        }
-        mutating func field(_ name: StaticString, integer value: Int) {
-            writeName(name)
-            buffer.writeDecimal(value)
-        }
-        mutating func field(_ name: StaticString, milliseconds value: TimeAmount) {
-            writeName(name)
-            buffer.writeMilliseconds(value)
-        }
-        private mutating func writeName(_ name: StaticString) {
-            buffer.writeInteger(UInt8(ascii: " "))
-            buffer.writeStaticString(name)
-            buffer.writeInteger(UInt8(ascii: "="))
-        }
     }
 
     // MARK: - JSON
 
     private func writeJSON(_ record: RequestRecord, end: NIODeadline, milliseconds: Int, into buffer: inout ByteBuffer) {
+        buffer.reserveCapacity(minimumWritableBytes: 448 + record.path.utf8.count + record.model.utf8.count + (record.keyName?.utf8.count ?? 0))
         buffer.writeStaticString("{\"ts\":\"")
         buffer.writeBytes(stamp)
         buffer.writeInteger(UInt8(ascii: "0") + UInt8(milliseconds / 100))
@@ -83,54 +62,50 @@ package struct AccessLogFormatter {
         buffer.writeStaticString("Z\",\"level\":\"info\",\"logger\":")
         buffer.writeJSONString(label)
         buffer.writeStaticString(",\"msg\":\"request\"")
-        var fields = JSONFields(buffer: buffer)
-        buffer = ByteBuffer()
-        Self.fields(record, end: end, into: &fields)
-        buffer = fields.buffer
+        Self.fields(record, end: end, json: true, into: &buffer)
         buffer.writeStaticString("}\n")
-    }
-
-    private struct JSONFields: FieldWriter {
-        var buffer: ByteBuffer
-        mutating func field(_ name: StaticString, _ value: String) {
-            writeName(name)
-            buffer.writeJSONString(value)
-        }
-        mutating func field(_ name: StaticString, integer value: Int) {
-            writeName(name)
-            buffer.writeInteger(UInt8(ascii: "\""))
-            buffer.writeDecimal(value)
-            buffer.writeInteger(UInt8(ascii: "\""))
-        }
-        mutating func field(_ name: StaticString, milliseconds value: TimeAmount) {
-            writeName(name)
-            buffer.writeInteger(UInt8(ascii: "\""))
-            buffer.writeMilliseconds(value)
-            buffer.writeInteger(UInt8(ascii: "\""))
-        }
-        private mutating func writeName(_ name: StaticString) {
-            buffer.writeStaticString(",\"")
-            buffer.writeStaticString(name)
-            buffer.writeStaticString("\":")
-        }
     }
 
     // MARK: - The fields, in alphabetical order (as the swift-log handlers sorted them)
 
-    private static func fields<Writer: FieldWriter>(_ record: RequestRecord, end: NIODeadline, into writer: inout Writer) {
-        if let usage = record.usage { writer.field("completion_tokens", integer: usage.completion) }
-        writer.field("duration_ms", milliseconds: end - record.start)
-        if let keyName = record.keyName { writer.field("key", keyName) }
-        writer.field("method", record.method)
-        if !record.model.isEmpty { writer.field("model", record.model) }
-        writer.field("path", record.path)
-        if let usage = record.usage { writer.field("prompt_tokens", integer: usage.prompt) }
-        if !record.provider.isEmpty { writer.field("provider", record.provider) }
-        writer.field("request_id", record.requestID)
-        if record.retries > 0 { writer.field("retries", integer: record.retries) }
-        writer.field("status", integer: record.status)
-        if let usage = record.usage { writer.field("total_tokens", integer: usage.total) }
-        if let firstByte = record.firstByte { writer.field("ttfb_ms", milliseconds: firstByte - record.start) }
+    /// Each field's name is written with its separators in one piece, in the
+    /// line's format: ` name=` for text, `,"name":` for JSON (whose values are
+    /// all strings, as `JSONLogHandler` wrote them).
+    private static func fields(_ record: RequestRecord, end: NIODeadline, json: Bool, into buffer: inout ByteBuffer) {
+        func text(_ text: StaticString, _ jsonName: StaticString, _ value: String) {
+            if json {
+                buffer.writeStaticString(jsonName)
+                buffer.writeJSONString(value)
+            } else {
+                buffer.writeStaticString(text)
+                buffer.writeString(value)
+            }
+        }
+        func integer(_ text: StaticString, _ jsonName: StaticString, _ value: Int) {
+            buffer.writeStaticString(json ? jsonName : text)
+            if json { buffer.writeInteger(UInt8(ascii: "\"")) }
+            buffer.writeDecimal(value)
+            if json { buffer.writeInteger(UInt8(ascii: "\"")) }
+        }
+        func milliseconds(_ text: StaticString, _ jsonName: StaticString, _ value: TimeAmount) {
+            buffer.writeStaticString(json ? jsonName : text)
+            if json { buffer.writeInteger(UInt8(ascii: "\"")) }
+            buffer.writeMilliseconds(value)
+            if json { buffer.writeInteger(UInt8(ascii: "\"")) }
+        }
+        if let usage = record.usage { integer(" completion_tokens=", ",\"completion_tokens\":", usage.completion) }
+        milliseconds(" duration_ms=", ",\"duration_ms\":", end - record.start)
+        if let keyName = record.keyName { text(" key=", ",\"key\":", keyName) }
+        text(" method=", ",\"method\":", record.method)
+        if !record.model.isEmpty { text(" model=", ",\"model\":", record.model) }
+        text(" path=", ",\"path\":", record.path)
+        if let usage = record.usage { integer(" prompt_tokens=", ",\"prompt_tokens\":", usage.prompt) }
+        if !record.provider.isEmpty { text(" provider=", ",\"provider\":", record.provider) }
+        text(" request_id=", ",\"request_id\":", record.requestID)
+        if record.retries > 0 { integer(" retries=", ",\"retries\":", record.retries) }
+        integer(" status=", ",\"status\":", record.status)
+        if let usage = record.usage { integer(" total_tokens=", ",\"total_tokens\":", usage.total) }
+        if let firstByte = record.firstByte { milliseconds(" ttfb_ms=", ",\"ttfb_ms\":", firstByte - record.start) }
     }
 
     // MARK: - Timestamps
@@ -161,11 +136,6 @@ package struct AccessLogFormatter {
     private static func two(_ value: Int) -> String { value < 10 ? "0\(value)" : "\(value)" }
 }
 
-private protocol FieldWriter {
-    mutating func field(_ name: StaticString, _ value: String)
-    mutating func field(_ name: StaticString, integer value: Int)
-    mutating func field(_ name: StaticString, milliseconds value: TimeAmount)
-}
 
 extension ByteBuffer {
     /// Milliseconds as the swift-log lines printed them (a `Double` rounded
