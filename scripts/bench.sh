@@ -138,19 +138,18 @@ sed -e "s/port: $GW_PORT,/port: $GW_SHARED_PORT,/" "$WORK/gateway.yaml" > "$WORK
 printf 'shared_state: {redis_url: "redis://127.0.0.1:%s", timeout_ms: 50}\n' "$REDIS_PORT" >> "$WORK/gateway-shared.yaml"
 # And with the default log level, so its access log is on (to a file, as a container's stderr goes).
 sed -e "s/port: $GW_PORT,/port: $GW_LOG_PORT,/" "$WORK/gateway.yaml" > "$WORK/gateway-logged.yaml"
-cat > "$WORK/post.lua" <<EOF
+# wrk_post BODY KEY: a wrk script that POSTs BODY with KEY.
+wrk_post() {
+  cat <<EOF
 wrk.method = "POST"
-wrk.body = '$BODY'
+wrk.body = '$1'
 wrk.headers["Content-Type"] = "application/json"
-wrk.headers["Authorization"] = "Bearer sk-bench"
+wrk.headers["Authorization"] = "Bearer $2"
 EOF
-sed -e 's/sk-bench/sk-limited/' "$WORK/post.lua" > "$WORK/post-limited.lua"
-cat > "$WORK/post-responses.lua" <<EOF
-wrk.method = "POST"
-wrk.body = '$RESPONSES_BODY'
-wrk.headers["Content-Type"] = "application/json"
-wrk.headers["Authorization"] = "Bearer sk-bench"
-EOF
+}
+wrk_post "$BODY" sk-bench > "$WORK/post.lua"
+wrk_post "$BODY" sk-limited > "$WORK/post-limited.lua"
+wrk_post "$RESPONSES_BODY" sk-bench > "$WORK/post-responses.lua"
 
 "$NGINX" -p "$WORK/up" -c "$WORK/up/nginx.conf" -e "$WORK/up/error.log"
 ulimit -n 65536 2>/dev/null || true
@@ -161,15 +160,24 @@ taskset -c 1 python3 scripts/bench_streams.py upstream "$IDLE_PORT" 2 4000 &
 PIDS+=($!)
 taskset -c 0 "$NGINX" -p "$WORK/proxy" -c "$WORK/proxy/nginx.conf" -e "$WORK/proxy/error.log"
 taskset -c 0 "$NGINX" -p "$WORK/proxy-logged" -c "$WORK/proxy-logged/nginx.conf" -e "$WORK/proxy-logged/error.log"
-# start_gateway LOGFILE: runs llm-proxy on core 0, sets GW_PID, waits for /health.
-start_gateway() {
-  LOG_LEVEL=error taskset -c 0 "$GATEWAY" serve --config "$WORK/gateway.yaml" >"$1" 2>&1 &
-  GW_PID=$!
-  PIDS+=("$GW_PID")
+# wait_for URL [PATTERN]: until URL answers (and its body has PATTERN), for up to ~10 s.
+wait_for() {
   for _ in $(seq 1 2000); do
-    curl -fs "http://127.0.0.1:$GW_PORT/health" >/dev/null 2>&1 && break
+    curl -fs "$1" -H "Authorization: Bearer sk-bench" 2>/dev/null | grep -q "${2:-}" && break
     sleep 0.005
   done
+}
+# launch_gateway CONFIG PORT LOG_LEVEL LOGFILE: llm-proxy on core 0, its pid in LAUNCHED_PID, once /health answers.
+launch_gateway() {
+  LOG_LEVEL=$3 taskset -c 0 "$GATEWAY" serve --config "$1" >"$4" 2>&1 &
+  LAUNCHED_PID=$!
+  PIDS+=("$LAUNCHED_PID")
+  wait_for "http://127.0.0.1:$2/health"
+}
+# start_gateway LOGFILE: the main gateway, as GW_PID.
+start_gateway() {
+  launch_gateway "$WORK/gateway.yaml" "$GW_PORT" error "$1"
+  GW_PID=$LAUNCHED_PID
 }
 start_gateway "$WORK/gateway.log"
 for _ in $(seq 1 100); do
@@ -178,26 +186,17 @@ for _ in $(seq 1 100); do
 done
 NGINX_WORKER=$(pgrep -P "$(cat "$WORK/proxy/nginx.pid")" | head -1)
 NGINX_LOG_WORKER=$(pgrep -P "$(cat "$WORK/proxy-logged/nginx.pid")" | head -1)
-LOG_LEVEL=info taskset -c 0 "$GATEWAY" serve --config "$WORK/gateway-logged.yaml" 2>"$WORK/gateway-access.log" >/dev/null &
-GW_LOG_PID=$!
-PIDS+=("$GW_LOG_PID")
-for _ in $(seq 1 2000); do
-  curl -fs "http://127.0.0.1:$GW_LOG_PORT/health" >/dev/null 2>&1 && break
-  sleep 0.005
-done
+launch_gateway "$WORK/gateway-logged.yaml" "$GW_LOG_PORT" info "$WORK/gateway-access.log"
+GW_LOG_PID=$LAUNCHED_PID
 if ! command -v redis-server >/dev/null 2>&1; then
   echo "== installing redis-server (apt)"
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null
 fi
 taskset -c 1 redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no >/dev/null 2>&1 &
 PIDS+=($!)
-LOG_LEVEL=error taskset -c 0 "$GATEWAY" serve --config "$WORK/gateway-shared.yaml" >"$WORK/gateway-shared.log" 2>&1 &
-GW_SHARED_PID=$!
-PIDS+=("$GW_SHARED_PID")
-for _ in $(seq 1 2000); do
-  curl -fs "http://127.0.0.1:$GW_SHARED_PORT/health/detailed" -H "Authorization: Bearer sk-bench" 2>/dev/null | grep -q '"status":"connected"' && break
-  sleep 0.005
-done
+launch_gateway "$WORK/gateway-shared.yaml" "$GW_SHARED_PORT" error "$WORK/gateway-shared.log"
+GW_SHARED_PID=$LAUNCHED_PID
+wait_for "http://127.0.0.1:$GW_SHARED_PORT/health/detailed" '"status":"connected"'
 
 # Sanity: both proxies answer the same completion.
 curl -fs "http://127.0.0.1:$GW_PORT/v1/chat/completions" -H "Authorization: Bearer sk-bench" -d "$BODY" | grep -q chatcmpl-bench

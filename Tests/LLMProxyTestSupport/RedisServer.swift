@@ -82,12 +82,7 @@ package final class RedisServer: @unchecked Sendable {
     /// One `redis-cli` command; its output.
     @discardableResult
     package func cli(_ arguments: String...) throws -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: Self.executable("redis-cli")!)
-        var all = ["-h", "127.0.0.1", "-p", String(port)]
-        if tls { all += ["--tls", "--cacert", certificate] }
-        if let password { all += ["-a", password, "--no-auth-warning"] }
-        process.arguments = all + arguments
+        let process = cliProcess(arguments)
         let pipe = Pipe()
         process.standardOutput = pipe
         process.standardError = FileHandle.nullDevice
@@ -99,15 +94,21 @@ package final class RedisServer: @unchecked Sendable {
 
     /// `DEBUG SLEEP seconds`, sent without waiting for it (the server answers nothing meanwhile).
     package func pause(seconds: Double) throws {
+        let process = cliProcess(["DEBUG", "SLEEP", String(seconds)])
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+    }
+
+    /// `redis-cli` pointed at this server (its TLS and password), not started.
+    private func cliProcess(_ arguments: [String]) -> Process {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: Self.executable("redis-cli")!)
         var all = ["-h", "127.0.0.1", "-p", String(port)]
         if tls { all += ["--tls", "--cacert", certificate] }
         if let password { all += ["-a", password, "--no-auth-warning"] }
-        process.arguments = all + ["DEBUG", "SLEEP", String(seconds)]
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
+        process.arguments = all + arguments
+        return process
     }
 
     deinit { kill() }

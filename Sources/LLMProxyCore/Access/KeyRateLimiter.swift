@@ -26,14 +26,14 @@ public final class KeyRateLimiter: Sendable {
 
     public func admit(now: Int64 = Int64(NIODeadline.now().uptimeNanoseconds)) -> Decision {
         if let tokens, case .refused(let retryAfter) = tokens.check(tat: tokenTAT.load(ordering: .relaxed), now: now) {
-            return .refused(retryAfterSeconds: retryAfter, reason: "tokens_per_minute (\(limits.tokensPerMinute ?? 0)) used up")
+            return .refused(retryAfterSeconds: retryAfter, reason: limits.tokensRefusal)
         }
         var current = requestTAT.load(ordering: .relaxed)
         while true {
             let (newTAT, decision) = requests.take(tat: current, now: now)
             guard case .allowed(let remaining) = decision else {
                 if case .refused(let retryAfter) = decision {
-                    return .refused(retryAfterSeconds: retryAfter, reason: "requests_per_second (\(OpenAIError.formatSeconds(limits.requestsPerSecond))) exceeded")
+                    return .refused(retryAfterSeconds: retryAfter, reason: limits.requestsRefusal)
                 }
                 fatalError("unreachable")
             }
@@ -54,4 +54,11 @@ public final class KeyRateLimiter: Sendable {
             current = original
         }
     }
+}
+
+extension RateLimitConfig {
+    /// Why a request was refused, in every refusal's words (this process's
+    /// limiter and the shared store's alike).
+    package var requestsRefusal: String { "requests_per_second (\(OpenAIError.formatSeconds(requestsPerSecond))) exceeded" }
+    package var tokensRefusal: String { "tokens_per_minute (\(tokensPerMinute ?? 0)) used up" }
 }

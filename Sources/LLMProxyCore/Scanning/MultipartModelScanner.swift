@@ -60,17 +60,24 @@ public struct MultipartModelScanner: Sendable {
     /// The `boundary` parameter of a `multipart/form-data` media type
     /// (RFC 7578; quoted or not, 1 to 70 characters).
     package static func boundary(in contentType: Substring) -> String? {
-        let parameters = contentType.split(separator: ";").map { $0.trimmingASCIISpaces() }
-        guard let type = parameters.first, type.lowercased() == "multipart/form-data" else { return nil }
-        for parameter in parameters.dropFirst() {
-            guard let equals = parameter.firstIndex(of: "=") else { continue }
-            guard parameter[..<equals].trimmingASCIISpaces().lowercased() == "boundary" else { continue }
-            var value = parameter[parameter.index(after: equals)...].trimmingASCIISpaces()
+        guard let type = contentType.split(separator: ";").first, type.trimmingASCIISpaces().lowercased() == "multipart/form-data",
+            let value = parameter("boundary", in: contentType)
+        else { return nil }
+        guard (1...70).contains(value.utf8.count), value.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F && $0 != UInt8(ascii: "\"") || $0 == 0x20 }) else {
+            return nil
+        }
+        return String(value)
+    }
+
+    /// The value of parameter `name` (lower case) in a header value's `; name=value`
+    /// list, its quotes taken off; the part before the first `;` is not a parameter.
+    private static func parameter(_ name: String, in header: Substring) -> Substring? {
+        for parameter in header.split(separator: ";").dropFirst() {
+            let trimmed = parameter.trimmingASCIISpaces()
+            guard let equals = trimmed.firstIndex(of: "="), trimmed[..<equals].trimmingASCIISpaces().lowercased() == name else { continue }
+            var value = trimmed[trimmed.index(after: equals)...].trimmingASCIISpaces()
             if value.hasPrefix("\""), value.hasSuffix("\""), value.count >= 2 { value = value.dropFirst().dropLast() }
-            guard (1...70).contains(value.utf8.count), value.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F && $0 != UInt8(ascii: "\"") || $0 == 0x20 }) else {
-                return nil
-            }
-            return String(value)
+            return value
         }
         return nil
     }
@@ -195,14 +202,7 @@ public struct MultipartModelScanner: Sendable {
         let text = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[range]), as: UTF8.self)
         for line in text.split(separator: "\r\n", omittingEmptySubsequences: true) {
             guard let colon = line.firstIndex(of: ":"), line[..<colon].trimmingASCIISpaces().lowercased() == "content-disposition" else { continue }
-            for parameter in line[line.index(after: colon)...].split(separator: ";").dropFirst() {
-                let trimmed = parameter.trimmingASCIISpaces()
-                guard let equals = trimmed.firstIndex(of: "="), trimmed[..<equals].trimmingASCIISpaces().lowercased() == "name" else { continue }
-                var value = trimmed[trimmed.index(after: equals)...].trimmingASCIISpaces()
-                if value.hasPrefix("\""), value.hasSuffix("\""), value.count >= 2 { value = value.dropFirst().dropLast() }
-                return String(value)
-            }
-            return nil
+            return parameter("name", in: line[line.index(after: colon)...]).map(String.init)
         }
         return nil
     }

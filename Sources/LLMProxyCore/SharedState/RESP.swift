@@ -142,9 +142,4 @@ package enum RESPCommand {
         }
     }
 
-    package static func encode(_ arguments: [String]) -> ByteBuffer {
-        var buffer = ByteBuffer()
-        encode(arguments, into: &buffer)
-        return buffer
-    }
 }

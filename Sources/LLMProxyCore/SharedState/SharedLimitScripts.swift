@@ -173,16 +173,10 @@ package struct SharedLimitRequest: Sendable {
         else { return nil }
         if admitted == 1 { return .allowed(remaining: max(0, Int(number)), granted: max(1, Int(items.count > 3 ? items[3].integerValue ?? 1 : 1))) }
         let retryAfter = max(1, Int(number))
-        switch bucket {
-        case 1:
-            return .refused(retryAfterSeconds: retryAfter, reason: Self.requestReason(key?.limits), modelPattern: nil)
-        case 2:
-            return .refused(retryAfterSeconds: retryAfter, reason: Self.tokenReason(key?.limits), modelPattern: nil)
-        case 3:
-            return .refused(retryAfterSeconds: retryAfter, reason: Self.requestReason(model?.limiter.limits), modelPattern: model?.pattern)
-        default:
-            return .refused(retryAfterSeconds: retryAfter, reason: Self.tokenReason(model?.limiter.limits), modelPattern: model?.pattern)
-        }
+        // Buckets 1 and 2 are the key's, 3 and 4 its model entry's; odd ones count requests.
+        let limits = bucket <= 2 ? key?.limits : model?.limiter.limits
+        let reason = bucket % 2 == 1 ? limits?.requestsRefusal : limits?.tokensRefusal
+        return .refused(retryAfterSeconds: retryAfter, reason: reason ?? "", modelPattern: bucket <= 2 ? nil : model?.pattern)
     }
 
     /// The burst that `x-ratelimit-limit-requests` reports.
@@ -190,12 +184,4 @@ package struct SharedLimitRequest: Sendable {
         Int((key?.limits ?? model?.limiter.limits)?.burstSize ?? 0)
     }
 
-    // The same words as `KeyRateLimiter`'s refusals.
-    private static func requestReason(_ limits: RateLimitConfig?) -> String {
-        "requests_per_second (\(OpenAIError.formatSeconds(limits?.requestsPerSecond ?? 0))) exceeded"
-    }
-
-    private static func tokenReason(_ limits: RateLimitConfig?) -> String {
-        "tokens_per_minute (\(limits?.tokensPerMinute ?? 0)) used up"
-    }
 }

@@ -356,15 +356,10 @@ final class GatewayHandler: ChannelDuplexHandler, RemovableChannelHandler, Deadl
     private func limitPassed(_ request: consuming IncomingRequest) {
         guard case .proxy(let api, let pathModel) = request.route else { return answerControl(request) }
         do throws(RequestAdmission.BodyRefusal) {
+            // Without `shared_state` (see `answer`): no store to ask about limits or response ids.
             let proxied = try RequestAdmission.admitBody(request, api: api, pathModel: pathModel, requestID: record?.requestID ?? "", loop: loop)
             if !proxied.model.isEmpty { record?.model = proxied.model }
-            guard proxied.affinityID != nil, loop.sharedState != nil else { return startExchange(proxied) }
-            admissionTicket &+= 1
-            let ticket = admissionTicket
-            SharedResponseAffinity.lookUp(proxied, loop: loop) { [self] request in
-                guard ticket == admissionTicket, record != nil, context != nil else { return }
-                startExchange(request)
-            }
+            startExchange(proxied)
         } catch {
             if let model = error.model { record?.model = model }
             if let headers = error.rateLimit { rateLimitHeaders = headers }
@@ -372,10 +367,12 @@ final class GatewayHandler: ChannelDuplexHandler, RemovableChannelHandler, Deadl
         }
     }
 
-    private func startExchange(_ request: consuming ProxiedRequest) {
+    @discardableResult
+    private func startExchange(_ request: consuming ProxiedRequest) -> ProxyExchange {
         let exchange = ProxyExchange(sink: self, loop: loop, request: request)
         self.exchange = exchange
         exchange.start()
+        return exchange
     }
 
     /// With `shared_state`: the body is scanned and resolved first, then the
@@ -414,9 +411,7 @@ final class GatewayHandler: ChannelDuplexHandler, RemovableChannelHandler, Deadl
             switch outcome {
             case .admitted(let request, let headers):
                 rateLimitHeaders = headers
-                let exchange = ProxyExchange(sink: self, loop: loop, request: request)
-                self.exchange = exchange
-                exchange.start()
+                let exchange = startExchange(request)
                 if let upload {
                     for part in upload.parts { exchange.clientBodyPart(part) }
                     if upload.ended { exchange.clientBodyEnded() }

@@ -80,14 +80,25 @@ enum RequestAdmission {
         case .allowed(let remaining):
             return .allowed(RateLimitHeaders(limit: limit, remaining: remaining))
         case .refused(let retryAfter, let reason):
-            if let modelPattern {
-                loop.metrics.rateLimited(keyName: limiter.keyName, modelPattern: modelPattern)
-            } else {
-                loop.metrics.rateLimited(keyName: limiter.keyName)
-            }
-            let reason = modelPattern.map { "\(reason) for models matching '\($0)'" } ?? reason
-            return .refused(.rateLimited(keyName: limiter.keyName, retryAfter: retryAfter, reason: reason), RateLimitHeaders(limit: limit, remaining: 0))
+            let (error, headers) = refusal(
+                keyName: limiter.keyName, limit: limit, retryAfter: retryAfter, reason: reason, modelPattern: modelPattern, loop: loop)
+            return .refused(error, headers)
         }
+    }
+
+    /// A refusal by a key's limit, or by its `model_limits` entry
+    /// `modelPattern` (which the message then names), counted in the metrics;
+    /// this process's limiter and the shared store's refuse alike.
+    static func refusal(
+        keyName: String, limit: Int, retryAfter: Int, reason: String, modelPattern: String?, loop: LoopContext
+    ) -> (OpenAIError, RateLimitHeaders) {
+        if let modelPattern {
+            loop.metrics.rateLimited(keyName: keyName, modelPattern: modelPattern)
+        } else {
+            loop.metrics.rateLimited(keyName: keyName)
+        }
+        let reason = modelPattern.map { "\(reason) for models matching '\($0)'" } ?? reason
+        return (.rateLimited(keyName: keyName, retryAfter: retryAfter, reason: reason), RateLimitHeaders(limit: limit, remaining: 0))
     }
 
     /// A request refused once its body was in; `model`: the normalized
@@ -160,16 +171,12 @@ enum RequestAdmission {
         let routeEntry = loop.resolve(model, in: snapshot)
         guard var route = routeEntry.route else { throw BodyRefusal(error: .modelNotFound(model), model: "unresolved") }
         var routeIsEntryRoute = true
-        if route.candidates.contains(where: { !row.isServed(by: snapshot.providers[$0.providerIndex].type) }) {
-            // Only some provider types serve this API (Google's native API:
-            // gemini providers); the candidates are a filtered copy.
-            routeIsEntryRoute = false
-            route.candidates.removeAll { !row.isServed(by: snapshot.providers[$0.providerIndex].type) }
-            if route.candidates.isEmpty { throw BodyRefusal(error: .modelNotFound(model), model: "unresolved") }
+        guard keepServing(row, route: &route, routeIsEntryRoute: &routeIsEntryRoute, snapshot: snapshot) else {
+            throw BodyRefusal(error: .modelNotFound(model), model: "unresolved")
         }
-        var movesOnAtNotFound = false
-        if let previousResponseID {
-            movesOnAtNotFound = !narrowToHolder(of: previousResponseID, route: &route, routeIsEntryRoute: &routeIsEntryRoute, snapshot: snapshot, loop: loop)
+        var unlocatedResponseID: String?
+        if let previousResponseID, !narrowToHolder(of: previousResponseID, route: &route, routeIsEntryRoute: &routeIsEntryRoute, snapshot: snapshot, loop: loop) {
+            unlocatedResponseID = previousResponseID
         }
         var upload: UpstreamRequestEncoder.UploadFraming?
         if request.streamsBody {
@@ -180,8 +187,7 @@ enum RequestAdmission {
             modelField: pathModel == nil || row.model != .path ? field : nil,
             model: model, route: route, routeEntry: routeEntry, routeIsEntryRoute: routeIsEntryRoute, snapshot: snapshot,
             limiter: request.limiter, modelLimiter: modelLimiter, modelLimitPattern: modelLimitPattern, requestID: requestID,
-            movesOnAtNotFound: movesOnAtNotFound, affinityID: movesOnAtNotFound ? previousResponseID : nil,
-            modelFieldIsMultipart: row.model == .multipartField, upload: upload)
+            affinityID: unlocatedResponseID, modelFieldIsMultipart: row.model == .multipartField, upload: upload)
     }
 
     /// A call that names a stored response in its path (`GET /v1/responses/{id}`
@@ -196,18 +202,24 @@ enum RequestAdmission {
         let routeEntry = loop.storedResponseEntry(in: snapshot)
         guard var route = routeEntry.route else { throw BodyRefusal(error: .responseNotFound(responseID), model: nil) }
         var routeIsEntryRoute = true
-        let row = api.row
-        if route.candidates.contains(where: { !row.isServed(by: snapshot.providers[$0.providerIndex].type) }) {
-            routeIsEntryRoute = false
-            route.candidates.removeAll { !row.isServed(by: snapshot.providers[$0.providerIndex].type) }
-            if route.candidates.isEmpty { throw BodyRefusal(error: .responseNotFound(responseID), model: nil) }
+        guard keepServing(api.row, route: &route, routeIsEntryRoute: &routeIsEntryRoute, snapshot: snapshot) else {
+            throw BodyRefusal(error: .responseNotFound(responseID), model: nil)
         }
         let known = narrowToHolder(of: responseID, route: &route, routeIsEntryRoute: &routeIsEntryRoute, snapshot: snapshot, loop: loop)
         return ProxiedRequest(
             api: api, head: request.head, query: request.query, body: request.body, modelField: nil,
             model: "", route: route, routeEntry: routeEntry, routeIsEntryRoute: routeIsEntryRoute, snapshot: snapshot,
-            limiter: request.limiter, modelLimiter: nil, requestID: requestID, responseID: responseID, movesOnAtNotFound: !known,
-            affinityID: known ? nil : responseID)
+            limiter: request.limiter, modelLimiter: nil, requestID: requestID, responseID: responseID, affinityID: known ? nil : responseID)
+    }
+
+    /// Only the candidates of a provider type that serves `row`'s API
+    /// (Google's native API: gemini providers); then the route is a filtered
+    /// copy. False when none is left.
+    private static func keepServing(_ row: APIRow, route: inout ModelRoute, routeIsEntryRoute: inout Bool, snapshot: RuntimeConfig) -> Bool {
+        guard route.candidates.contains(where: { !row.isServed(by: snapshot.providers[$0.providerIndex].type) }) else { return true }
+        routeIsEntryRoute = false
+        route.candidates.removeAll { !row.isServed(by: snapshot.providers[$0.providerIndex].type) }
+        return !route.candidates.isEmpty
     }
 
     /// Response affinity: when this process knows which provider holds
@@ -223,7 +235,6 @@ enum RequestAdmission {
     /// that provider only, when it is a candidate (true).
     static func narrow(_ request: inout ProxiedRequest, toHolder holder: String) -> Bool {
         guard narrow(to: holder, route: &request.route, routeIsEntryRoute: &request.routeIsEntryRoute, snapshot: request.snapshot) else { return false }
-        request.movesOnAtNotFound = false
         request.affinityID = nil
         return true
     }

@@ -46,9 +46,8 @@ enum SharedLimitStep {
                 switch answer {
                 case .granted:
                     decide(request, client: client, config: config, loop: loop, completion: completion)
-                case .refused(let error, let headers, let modelPattern):
-                    countRefusal(limits, modelPattern: modelPattern, loop: loop)
-                    completion(.refused(error, headers))
+                case .refused(let retryAfter, let reason, let modelPattern):
+                    completion(refused(limits, retryAfter: retryAfter, reason: reason, modelPattern: modelPattern, loop: loop))
                 case .unavailable(let reason):
                     completion(unavailable(request, limits: limits, reason: reason, config: config, loop: loop))
                 }
@@ -82,13 +81,8 @@ enum SharedLimitStep {
                     outcome = .admitted(request, RequestAdmission.RateLimitHeaders(limit: limits.reportedLimit, remaining: remaining))
                     answer = .granted
                 case .refused(let retryAfter, let reason, let modelPattern)?:
-                    countRefusal(limits, modelPattern: modelPattern, loop: loop)
-                    let keyName = limits.key?.keyName ?? limits.model?.limiter.keyName ?? ""
-                    let reasonText = modelPattern.map { "\(reason) for models matching '\($0)'" } ?? reason
-                    let error = OpenAIError.rateLimited(keyName: keyName, retryAfter: retryAfter, reason: reasonText)
-                    let headers = RequestAdmission.RateLimitHeaders(limit: limits.reportedLimit, remaining: 0)
-                    outcome = .refused(error, headers)
-                    answer = .refused(error, headers, modelPattern: modelPattern)
+                    outcome = refused(limits, retryAfter: retryAfter, reason: reason, modelPattern: modelPattern, loop: loop)
+                    answer = .refused(retryAfterSeconds: retryAfter, reason: reason, modelPattern: modelPattern)
                 case nil:
                     outcome = unavailable(request, limits: limits, reason: "unexpected reply \(reply)", config: config, loop: loop)
                     answer = .unavailable("unexpected reply")
@@ -103,9 +97,12 @@ enum SharedLimitStep {
         }
     }
 
-    private static func countRefusal(_ limits: SharedLimitRequest, modelPattern: String?, loop: LoopContext) {
+    /// The store's refusal, worded and counted as this process's limiter's.
+    private static func refused(_ limits: SharedLimitRequest, retryAfter: Int, reason: String, modelPattern: String?, loop: LoopContext) -> Outcome {
         let keyName = limits.key?.keyName ?? limits.model?.limiter.keyName ?? ""
-        if let modelPattern { loop.metrics.rateLimited(keyName: keyName, modelPattern: modelPattern) } else { loop.metrics.rateLimited(keyName: keyName) }
+        let (error, headers) = RequestAdmission.refusal(
+            keyName: keyName, limit: limits.reportedLimit, retryAfter: retryAfter, reason: reason, modelPattern: modelPattern, loop: loop)
+        return .refused(error, headers)
     }
 
     /// `on_unavailable`: each replica's own limits, a 503, or admitted.

@@ -84,7 +84,6 @@ final class RedisClient {
     }
 
     var isReady: Bool { machine.isReady }
-    var lastError: String? { machine.lastError }
 
     func start() { run(machine.start()) }
 
@@ -107,7 +106,7 @@ final class RedisClient {
     /// runs on this loop, now when the store is not connected.
     func eval(_ script: Script, keys: Int, arguments: [String], callback: Callback?) {
         guard machine.isReady, let context, scriptSHAs.count == 2 else {
-            callback?(.failure(SharedStateFailure(description: machine.lastError.map { "not connected: \($0)" } ?? "not connected")))
+            callback?(.failure(notConnected))
             return
         }
         let sha = scriptSHAs[script == .admit ? 0 : 1]
@@ -129,10 +128,14 @@ final class RedisClient {
     /// Any other command (the shared response affinity's GET, SET, DEL).
     func command(_ arguments: [String], callback: Callback?) {
         guard machine.isReady else {
-            callback?(.failure(SharedStateFailure(description: machine.lastError.map { "not connected: \($0)" } ?? "not connected")))
+            callback?(.failure(notConnected))
             return
         }
         send(arguments, callback: callback)
+    }
+
+    private var notConnected: SharedStateFailure {
+        SharedStateFailure(description: machine.lastError.map { "not connected: \($0)" } ?? "not connected")
     }
 
     private func send(_ arguments: [String], callback: Callback?) {

@@ -30,7 +30,8 @@ struct SharedLease {
     enum Answer {
         /// A lease was stored (or the ask was for one request): try again.
         case granted
-        case refused(OpenAIError, RequestAdmission.RateLimitHeaders, modelPattern: String?)
+        /// The store's refusal, for each waiter to answer with.
+        case refused(retryAfterSeconds: Int, reason: String, modelPattern: String?)
         case unavailable(String)
     }
 

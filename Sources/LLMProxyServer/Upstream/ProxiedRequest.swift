@@ -26,12 +26,12 @@ struct ProxiedRequest {
     var requestID: String
     /// The response its path names (an API whose model location is `.responseID`).
     var responseID: String? = nil
-    /// No candidate is known to hold the response the request names: a 404
-    /// means "ask the next one" (see `ExchangeStateMachine`).
-    var movesOnAtNotFound = false
-    /// The response id this process did not know the holder of: the shared
-    /// store, when there is one, is asked before the candidates are.
+    /// The response the request names when no candidate is known to hold
+    /// it: the shared store, when there is one, is asked first, and then
+    /// the candidates in turn (a 404 means "ask the next one", see
+    /// `ExchangeStateMachine`).
     var affinityID: String? = nil
+    var movesOnAtNotFound: Bool { affinityID != nil }
     /// `modelField` is a multipart form field's raw value, not a JSON string.
     var modelFieldIsMultipart = false
     /// The body is a streamed upload's first part; the rest arrives from

@@ -256,7 +256,12 @@ final class ProxyExchange: UpstreamResponseDelegate, DeadlineOwner {
     func clientBodyEnded() {
         uploadEnded = true
         guard uploadSent, !machine.isFinished else { return }
-        if request.upload == .chunked { transport?.writeBodyPart(UpstreamRequestEncoder.UploadFraming.chunk(ByteBuffer(), allocator: loop.allocator)) }
+        writeUploadEnd()
+    }
+
+    /// A chunked upload ends with its last chunk; a sized one where its length does.
+    private func writeUploadEnd() {
+        if request.upload == .chunked { transport?.writeBodyPart(UpstreamRequestEncoder.UploadFraming.chunk(.sharedEmpty, allocator: loop.allocator)) }
     }
 
     /// The head and the part in hand are out: that part goes, and the rest
@@ -266,7 +271,7 @@ final class ProxyExchange: UpstreamResponseDelegate, DeadlineOwner {
         uploadSent = true
         request.body = .sharedEmpty
         if uploadEnded {
-            if request.upload == .chunked { transport?.writeBodyPart(UpstreamRequestEncoder.UploadFraming.chunk(ByteBuffer(), allocator: loop.allocator)) }
+            writeUploadEnd()
         } else {
             sink.pauseUploadReads(!(transport?.isWritable ?? true))
         }
