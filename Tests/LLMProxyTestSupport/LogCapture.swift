@@ -11,13 +11,15 @@ package final class LogCapture: Sendable {
     }
 
     private let storage = Mutex<[Entry]>([])
+    private let level: Logger.Level
 
-    package init() {}
+    /// `level`: the lowest level the captured logger logs at.
+    package init(level: Logger.Level = .info) { self.level = level }
     package var entries: [Entry] { storage.withLock { $0 } }
     package func append(_ entry: Entry) { storage.withLock { $0.append(entry) } }
 
     package var logger: Logger {
-        Logger(label: "capture") { _ in CapturingHandler(capture: self) }
+        Logger(label: "capture") { [level] _ in CapturingHandler(capture: self, logLevel: level) }
     }
 }
 

@@ -1,3 +1,4 @@
+import Foundation
 import Yams
 
 /// Turns config text into a `GatewayConfig`, collecting every problem with
@@ -143,7 +144,7 @@ public struct ConfigParser {
     }
 
     private mutating func readProvider(_ node: Node) -> ProviderConfig? {
-        let keys = ["name", "type", "api_base", "api_key", "weight", "headers", "model_mapping", "api_version", "enabled"]
+        let keys = ["name", "type", "api_base", "api_key", "credentials", "weight", "headers", "model_mapping", "api_version", "enabled"]
         guard let fields = mapping(node, at: "a provider", allowed: keys) else { return nil }
         let before = diagnostics.count
         var name = ""
@@ -171,7 +172,13 @@ public struct ConfigParser {
             report(node, "\(label) needs an 'api_base' (an http(s) URL)")
         }
         var apiKey = ""
-        if let n = fields["api_key"], let v = string(n, "\(label) api_key") {
+        var credentials: ProviderCredentials? = nil
+        if let n = fields["credentials"] {
+            credentials = readCredentials(n, label: label, type: type)
+            if let keyNode = declaredKeyNode(node, "api_key") {
+                report(keyNode, "\(label): api_key and credentials cannot both be given; credentials make the provider's tokens")
+            }
+        } else if let n = fields["api_key"], let v = string(n, "\(label) api_key") {
             if v.isEmpty && type != .openai && type != .mock {
                 report(n, "\(label): api_key is empty; only openai-type providers (e.g. a local vLLM) may declare api_key: \"\"")
             }
@@ -211,8 +218,103 @@ public struct ConfigParser {
         if let n = fields["model_mapping"] { mapping = readModelMapping(n, label: label) }
         guard diagnostics.count == before else { return nil }
         return ProviderConfig(
-            name: name, type: type, endpoint: endpoint, apiKey: apiKey, weight: weight, headers: headers,
+            name: name, type: type, endpoint: endpoint, apiKey: apiKey, credentials: credentials, weight: weight, headers: headers,
             apiVersion: apiVersion, enabled: enabled, modelMapping: mapping)
+    }
+
+    /// `credentials:` of a provider (see `ProviderCredentials`). A key file is
+    /// read and checked here, so a missing or wrong one is an error with the
+    /// line of its `file:`; a relative path is taken from the config file's
+    /// directory, where a mounted Secret sits beside a ConfigMap.
+    private mutating func readCredentials(_ node: Node, label: String, type providerType: ProviderType) -> ProviderCredentials? {
+        let kinds = ["google_service_account", "gcp_metadata", "azure_client_credentials"]
+        guard case .mapping(let map) = node,
+            let typeNode = map.first(where: { $0.key.scalar?.string == "type" })?.value
+        else {
+            if mapping(node, at: "\(label) credentials", allowed: ["type"]) != nil {
+                report(node, "\(label): credentials need a 'type': one of \(kinds.joined(separator: ", "))")
+            }
+            return nil
+        }
+        guard let kind = string(typeNode, "\(label) credentials type") else { return nil }
+        let what = "\(label) credentials"
+        switch kind {
+        case "google_service_account", "gcp_metadata":
+            if providerType != .gemini && providerType != .openai {
+                report(typeNode, "\(label): \(kind) credentials need a gemini (or openai-compatible) provider, not \(providerType.rawValue)")
+                return nil
+            }
+        case "azure_client_credentials":
+            if providerType != .azure && providerType != .openai {
+                report(typeNode, "\(label): azure_client_credentials need an azure (or openai-compatible) provider, not \(providerType.rawValue)")
+                return nil
+            }
+        default:
+            report(typeNode, "\(label): unknown credentials type '\(kind)'; use one of \(kinds.joined(separator: ", "))")
+            return nil
+        }
+        switch kind {
+        case "google_service_account":
+            guard let fields = mapping(node, at: what, allowed: ["type", "file", "scope"]) else { return nil }
+            var scope = ProviderCredentials.googleCloudPlatformScope
+            if let n = fields["scope"], let v = string(n, "\(what) scope") {
+                if v.isEmpty { report(n, "\(what): scope must not be empty") } else { scope = v }
+            }
+            guard let fileNode = fields["file"] else {
+                report(node, "\(what): google_service_account needs 'file', the path of the service-account JSON key file")
+                return nil
+            }
+            guard let path = string(fileNode, "\(what) file") else { return nil }
+            if path.isEmpty {
+                report(fileNode, "\(what): file must not be empty")
+                return nil
+            }
+            let resolved = path.hasPrefix("/") ? path : ((file as NSString).deletingLastPathComponent as NSString).appendingPathComponent(path)
+            guard let contents = FileManager.default.contents(atPath: resolved) else {
+                let reason = FileManager.default.fileExists(atPath: resolved) ? "cannot be read" : "does not exist"
+                report(fileNode, "\(what): the key file '\(resolved)' \(reason)")
+                return nil
+            }
+            do throws(GoogleServiceAccountKey.FileProblem) {
+                return .googleServiceAccount(try GoogleServiceAccountKey.parse(fileContents: Array(contents), scope: scope))
+            } catch {
+                report(fileNode, "\(what): the key file '\(resolved)' \(error.description)")
+                return nil
+            }
+        case "gcp_metadata":
+            guard let fields = mapping(node, at: what, allowed: ["type", "metadata_url"]) else { return nil }
+            var url = ProviderCredentials.defaultMetadataURL
+            if let n = fields["metadata_url"], let v = string(n, "\(what) metadata_url") { url = v }
+            guard let endpoint = UpstreamEndpoint(parsing: url) else {
+                report(fields["metadata_url"] ?? node, "\(what): metadata_url '\(url)' is not an http(s) URL such as \(ProviderCredentials.defaultMetadataURL)")
+                return nil
+            }
+            return .gcpMetadata(metadata: endpoint)
+        default:
+            let keys = ["type", "tenant_id", "client_id", "client_secret", "authority"]
+            guard let fields = mapping(node, at: what, allowed: keys) else { return nil }
+            var values: [String: String] = [:]
+            for required in ["tenant_id", "client_id", "client_secret"] {
+                // The secret's value is never quoted back.
+                if let n = fields[required], let v = string(n, "\(what) \(required)") {
+                    if v.isEmpty { report(n, "\(what): \(required) is empty") } else { values[required] = v }
+                } else if fields[required] == nil {
+                    report(declaredKeyNode(node, required) ?? node, "\(what): azure_client_credentials need '\(required)'")
+                }
+            }
+            var authority = ProviderCredentials.defaultAzureAuthority
+            if let n = fields["authority"], let v = string(n, "\(what) authority") {
+                var trimmed = v
+                while trimmed.hasSuffix("/") { trimmed.removeLast() }
+                if UpstreamEndpoint(parsing: trimmed) == nil {
+                    report(n, "\(what): authority '\(v)' is not an http(s) URL such as \(ProviderCredentials.defaultAzureAuthority)")
+                } else {
+                    authority = trimmed
+                }
+            }
+            guard let tenant = values["tenant_id"], let client = values["client_id"], let secret = values["client_secret"] else { return nil }
+            return .azureClientCredentials(AzureClientCredentials(tenantID: tenant, clientID: client, clientSecret: secret, authority: authority))
+        }
     }
 
     private mutating func readModelMapping(_ node: Node, label: String) -> ModelMapping? {

@@ -140,6 +140,8 @@ public struct ProviderConfig: Sendable {
     /// nil only for `mock`, which answers inside the gateway.
     public var endpoint: UpstreamEndpoint?
     public var apiKey: String
+    /// Renewed tokens in place of `apiKey` (which is then empty).
+    public var credentials: ProviderCredentials? = nil
     public var weight: Int
     public var headers: [(name: String, value: String)]
     public var apiVersion: String

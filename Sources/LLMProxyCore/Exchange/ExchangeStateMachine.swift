@@ -159,6 +159,14 @@ package struct ExchangeStateMachine {
         return failed(candidate: candidate, reason: "connect error: \(reason)", countsAgainstHealth: true, reusable: false)
     }
 
+    /// The provider has `credentials` but no usable token: the attempt ends
+    /// before anything is sent. Not held against its health: the renewal
+    /// already counts it down, and comes back with the next token.
+    package mutating func credentialUnavailable() -> Action {
+        guard case .connecting(let candidate) = state else { return .none }
+        return failed(candidate: candidate, reason: "no valid token (its credentials' renewal is failing)", countsAgainstHealth: false, reusable: false)
+    }
+
     // MARK: - The provider's answer
 
     package mutating func responseHead(_ head: HTTPResponseHead, isEventStream: Bool, contentLength: Int?) -> Action {

@@ -11,6 +11,11 @@ public final class ProviderHealthBoard: Sendable {
         public var health = ProviderHealth()
         public var lastProbeAt: Date?
         public var lastChangeAt: Date?
+        /// False while a provider with `credentials` holds no usable token:
+        /// it is down whatever its probes say.
+        public var hasCredential = true
+
+        public var isUp: Bool { health.isUp && hasCredential }
     }
 
     private let state = Mutex<(entries: [String: Entry], thresholds: ProviderHealth.Thresholds)>(
@@ -34,11 +39,27 @@ public final class ProviderHealthBoard: Sendable {
         }
     }
 
+    /// A provider's token arrived (`true`) or may no longer be sent.
+    package func setHasCredential(_ hasCredential: Bool, for provider: String, at now: Date = Date()) {
+        let changedTo: Bool? = state.withLock { state in
+            guard var entry = state.entries[provider], entry.hasCredential != hasCredential else { return nil }
+            let wasUp = entry.isUp
+            entry.hasCredential = hasCredential
+            if entry.isUp != wasUp { entry.lastChangeAt = now }
+            state.entries[provider] = entry
+            return entry.isUp != wasUp ? entry.isUp : nil
+        }
+        if let changedTo, let callback = onChange.withLock({ $0 }) { callback(provider, changedTo) }
+    }
+
     @discardableResult
     public func record(_ event: ProviderHealth.Event, for provider: String, at now: Date = Date()) -> ProviderHealth.Action {
         let action: ProviderHealth.Action = state.withLock { state in
             guard var entry = state.entries[provider] else { return .none }
-            let action = entry.health.handle(event, thresholds: state.thresholds)
+            let wasUp = entry.isUp
+            var action = entry.health.handle(event, thresholds: state.thresholds)
+            // Without a token the provider stays down, and says so once.
+            if entry.isUp == wasUp { action = .none }
             switch event {
             case .probeSucceeded, .probeFailed: entry.lastProbeAt = now
             default: break
@@ -53,9 +74,9 @@ public final class ProviderHealthBoard: Sendable {
 
     public func entry(_ provider: String) -> Entry? { state.withLock { $0.entries[provider] } }
 
-    public func isUp(_ provider: String) -> Bool { entry(provider)?.health.isUp ?? true }
+    public func isUp(_ provider: String) -> Bool { entry(provider)?.isUp ?? true }
 
     public func upBits(for providers: [ProviderConfig]) -> [Bool] {
-        state.withLock { state in providers.map { state.entries[$0.name]?.health.isUp ?? true } }
+        state.withLock { state in providers.map { state.entries[$0.name]?.isUp ?? true } }
     }
 }

@@ -36,6 +36,11 @@ public final class GatewayMetrics: Sendable {
             .record(seconds)
     }
 
+    package func credentialRefresh(_ provider: String, success: Bool) {
+        registry.makeCounter(descriptor: MetricDescriptors.credentialRefreshes, labels: [("provider", provider), ("result", success ? "success" : "failure")])
+            .increment()
+    }
+
     package func setProviderHealth(_ provider: String, up: Bool) {
         registry.makeGauge(descriptor: MetricDescriptors.providerHealth, labels: [("provider", provider)]).set(to: up ? 1.0 : 0.0)
     }

@@ -14,6 +14,11 @@ public struct UpstreamRequestPlan: Sendable, Equatable {
     public struct Header: Sendable, Equatable {
         public var name: String
         public var value: String
+
+        public init(name: String, value: String) {
+            self.name = name
+            self.value = value
+        }
     }
 }
 
@@ -71,7 +76,8 @@ public struct OpenAIAdapter: ProviderAdapter {
 
     private func headers(_ provider: ProviderConfig) -> [UpstreamRequestPlan.Header] {
         var headers = baseHeaders(provider)
-        // `api_key: ""` declares a server that takes no key (a local vLLM).
+        // `api_key: ""` declares a server that takes no key (a local vLLM);
+        // with `credentials` the exchange adds the current token.
         if !provider.apiKey.isEmpty { headers.append(.init(name: "Authorization", value: "Bearer \(provider.apiKey)")) }
         return headers
     }
@@ -111,8 +117,10 @@ public struct AzureOpenAIAdapter: ProviderAdapter {
         return base.hasSuffix("/openai") ? base : base + "/openai"
     }
 
+    /// With Entra ID `credentials`, the exchange sends `Authorization: Bearer`
+    /// in place of `api-key`.
     private func headers(_ provider: ProviderConfig) -> [UpstreamRequestPlan.Header] {
-        baseHeaders(provider) + [.init(name: "api-key", value: provider.apiKey)]
+        provider.credentials != nil ? baseHeaders(provider) : baseHeaders(provider) + [.init(name: "api-key", value: provider.apiKey)]
     }
 }
 
@@ -145,6 +153,14 @@ public struct GeminiAdapter: ProviderAdapter {
 
     private func headers(_ provider: ProviderConfig) -> [UpstreamRequestPlan.Header] {
         var headers = baseHeaders(provider)
+        // With `credentials` the exchange adds the current OAuth token.
+        guard provider.credentials == nil else { return headers }
+        if provider.apiKey.hasPrefix("AQ.") {
+            // Vertex AI express-mode keys: an API key only. Vertex reads any
+            // bearer as an OAuth token and would refuse the request.
+            headers.append(.init(name: "x-goog-api-key", value: provider.apiKey))
+            return headers
+        }
         headers.append(.init(name: "Authorization", value: "Bearer \(provider.apiKey)"))
         // AI Studio keys (AIza…) are API keys, not OAuth tokens; Google's native
         // API reads them from x-goog-api-key.

@@ -22,7 +22,7 @@ package enum ForwardedHeaders {
     /// the request id unless the client sent one. Handed to `emit` one by one, so they can be written straight
     /// into the request's bytes.
     package static func upstreamRequest(
-        client: HTTPHeaders, plan: UpstreamRequestPlan, host: String, contentLength: Int?, requestID: String?,
+        client: HTTPHeaders, plan: UpstreamRequestPlan, host: String, contentLength: Int?, requestID: String?, authorization: String? = nil,
         _ emit: (_ name: String, _ value: String) -> Void
     ) {
         emit("Host", host)
@@ -54,6 +54,8 @@ package enum ForwardedHeaders {
         }
         if !sawContentType && (contentLength ?? 1) > 0 { emit("Content-Type", "application/json") }
         for header in plan.headers { emit(header.name, header.value) }
+        // A renewed token (`credentials`): the one header a cached plan cannot hold.
+        if let authorization { emit("Authorization", authorization) }
         // By index: `enumerated()` looks its generic type up at run time on every call.
         if !plan.defaultHeaders.isEmpty {
             for index in plan.defaultHeaders.indices where sentDefaults & (1 << index) == 0 {

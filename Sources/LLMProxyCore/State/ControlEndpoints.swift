@@ -35,12 +35,19 @@ package enum ControlEndpoints {
             let entry = gateway.health.entry(provider.name)
             let health = entry?.health ?? ProviderHealth()
             var json = "{\"name\":\(JSONString.quoted(provider.name)),\"type\":\"\(provider.type.rawValue)\""
-            json += ",\"enabled\":\(provider.enabled),\"status\":\"\(health.isUp ? "up" : "down")\""
+            json += ",\"enabled\":\(provider.enabled),\"status\":\"\((entry?.isUp ?? true) ? "up" : "down")\""
             json += ",\"weight\":\(provider.weight),\"consecutive_failures\":\(health.consecutiveFailures)"
             json += ",\"last_error\":\(health.lastError.map(JSONString.quoted) ?? "null")"
             json += ",\"last_probe_at\":\(date(entry?.lastProbeAt)),\"latency_seconds\":\(number(health.lastProbeLatencySeconds))"
             if let endpoint = provider.endpoint {
                 json += ",\"api_base\":\(JSONString.quoted((endpoint.useTLS ? "https://" : "http://") + endpoint.hostHeader + endpoint.basePath))"
+            }
+            if let credentials = provider.credentials {
+                // The kind and the token's life, never the token or the secret.
+                let status = gateway.credentials.entry(provider.name)
+                json += ",\"credentials\":{\"type\":\"\(credentials.typeName)\",\"state\":\"\((status?.state ?? .pending).rawValue)\""
+                json += ",\"expires_at\":\(date(status?.expiresAt)),\"last_refresh_at\":\(date(status?.lastRefreshAt))"
+                json += ",\"consecutive_failures\":\(status?.consecutiveFailures ?? 0),\"last_error\":\(status?.lastError.map(JSONString.quoted) ?? "null")}"
             }
             json += "}"
             providers.append(json)

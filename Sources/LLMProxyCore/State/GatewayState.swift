@@ -15,6 +15,8 @@ public final class GatewayState: Sendable {
     public let responseAffinity = ResponseAffinity()
     /// The shared store's connections, for `/health/detailed`.
     public let sharedState = SharedStateStatus()
+    /// Renewed provider tokens, for `/health/detailed`.
+    public let credentials = CredentialStatus()
     private let current: Mutex<RuntimeConfig>
     private let reloadStats = Mutex<ReloadStats>(ReloadStats())
 

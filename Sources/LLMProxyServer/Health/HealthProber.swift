@@ -9,7 +9,9 @@ import NIOCore
 /// Results go to the shared `ProviderHealthBoard`.
 struct HealthProber: Sendable {
     let state: GatewayState
-    let client: HealthProbeClient
+    let client: OneShotHTTPClient
+    /// The tokens of providers with `credentials`, which their probes carry too.
+    let tokens: CredentialRenewers
     let logger: Logger
 
     func run() async {
@@ -37,7 +39,12 @@ struct HealthProber: Sendable {
             return
         }
         let settings = snapshot.config.healthCheck
-        let plan = ProviderAdapters.adapter(for: provider.type).probePlan(path: settings.path, provider: provider)
+        var plan = ProviderAdapters.adapter(for: provider.type).probePlan(path: settings.path, provider: provider)
+        if provider.credentials != nil {
+            // Without a token the provider is down already, and a probe would only be refused.
+            guard let token = tokens.tokens(for: [provider])[0] else { return }
+            plan.headers.append(.init(name: "Authorization", value: token.authorization))
+        }
         let started = ContinuousClock.now
         func elapsed() -> Double {
             let duration = ContinuousClock.now - started

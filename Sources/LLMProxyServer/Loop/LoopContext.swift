@@ -34,6 +34,9 @@ final class LoopContext {
     private(set) var modelLimiters: [[KeyRateLimiter]]
     /// Provider health as last published to this loop, by provider index.
     private(set) var providerUp: [Bool]
+    /// The current token of each provider of `config` with `credentials`, by
+    /// provider index, as last published to this loop.
+    private(set) var credentials: [LoopCredential?]
     /// The pool key of each provider of `config` (nil: no endpoint, the
     /// mock), built once per config rather than per request.
     private var poolKeys: [UpstreamPoolKey?]
@@ -76,6 +79,7 @@ final class LoopContext {
         self.modelLimiters = modelLimiters
         self.metrics = LoopMetrics(metrics: metrics)
         self.providerUp = Array(repeating: true, count: config.providers.count)
+        self.credentials = Array(repeating: nil, count: config.providers.count)
         self.poolKeys = Self.poolKeys(of: config)
         self.flushes = FlushCoalescer(eventLoop: eventLoop)
         self.requestDeadlines = LoopDeadlines(eventLoop: eventLoop)
@@ -138,12 +142,14 @@ final class LoopContext {
     }
 
     func install(
-        _ newConfig: RuntimeConfig, limiters newLimiters: [KeyRateLimiter?], modelLimiters newModelLimiters: [[KeyRateLimiter]], providerUp up: [Bool]
+        _ newConfig: RuntimeConfig, limiters newLimiters: [KeyRateLimiter?], modelLimiters newModelLimiters: [[KeyRateLimiter]], providerUp up: [Bool],
+        credentials newCredentials: [LoopCredential?]
     ) {
         config = newConfig
         limiters = newLimiters
         modelLimiters = newModelLimiters
         providerUp = up
+        credentials = newCredentials
         poolKeys = Self.poolKeys(of: newConfig)
         balancers.removeAll()
         routeCache.removeAll()
@@ -199,6 +205,26 @@ final class LoopContext {
     func updateHealth(_ up: [Bool], configVersion: Int) {
         guard configVersion == config.version else { return }
         providerUp = up
+    }
+
+    func updateCredentials(_ tokens: [LoopCredential?], configVersion: Int) {
+        guard configVersion == config.version else { return }
+        credentials = tokens
+    }
+
+    /// The `Authorization` value for provider `index` of `snapshot`, while
+    /// its token may still be sent; nil otherwise. A request that started
+    /// before a reload finds its provider in the new config by name.
+    func authorization(provider index: Int, of snapshot: RuntimeConfig) -> String? {
+        let credential: LoopCredential?
+        if snapshot === config {
+            credential = credentials[index]
+        } else {
+            let name = snapshot.providers[index].name
+            credential = config.providers.firstIndex { $0.name == name && $0.credentials == snapshot.providers[index].credentials }.flatMap { credentials[$0] }
+        }
+        guard let credential, NIODeadline.now() < credential.usableUntil else { return nil }
+        return credential.authorization
     }
 
     /// Resolves on `config`, memoised: regular-expression keys are matched

@@ -36,7 +36,7 @@ public struct ConfigFileWatcher: Sendable {
             modified: Int64(info.st_mtim.tv_sec) * 1_000_000_000 + Int64(info.st_mtim.tv_nsec))
     }
 
-    public func run(onChange: @Sendable () -> Void) async {
+    public func run(onChange: @Sendable () async -> Void) async {
         var current = Self.fingerprint(of: path)
         var pending: Fingerprint? = nil
         while !Task.isCancelled {
@@ -51,7 +51,7 @@ public struct ConfigFileWatcher: Sendable {
                 // Unchanged for a whole interval: the writer is done.
                 current = seen
                 pending = nil
-                onChange()
+                await onChange()
             } else {
                 pending = seen
             }

@@ -20,10 +20,13 @@ public struct ConfigReloader: Sendable {
         return RuntimeConfig(config: config, version: version, sourcePath: sources.configPath)
     }
 
+    /// Credentials the new file adds or changes get their first token
+    /// before it is installed; the running config serves meanwhile.
     @discardableResult
-    public func reload(reason: String) -> Bool {
+    public func reload(reason: String) async -> Bool {
         do throws(ConfigError) {
             let snapshot = try Self.loadSnapshot(sources: sources, version: gateway.nextVersion())
+            await gateway.prepare(snapshot)
             gateway.install(snapshot)
             gateway.state.recordReload(error: nil)
             gateway.logger.info("config reloaded", metadata: ["reason": "\(reason)", "version": "\(snapshot.version)", "providers": "\(snapshot.providers.count)"])

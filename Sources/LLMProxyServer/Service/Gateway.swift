@@ -23,6 +23,9 @@ public final class Gateway: Sendable {
     private let prober: HealthProber
     private let accessLogWriter: AccessLogWriter?
     private let proberTask = Mutex<Task<Void, Never>?>(nil)
+    private let renewers: CredentialRenewers
+    /// How long a start or a reload waits for new credentials' first tokens.
+    static let firstTokenTimeout = Duration.seconds(10)
 
     /// Builds the gateway; `start()` binds it.
     public convenience init(config: RuntimeConfig, logger: Logger, state: GatewayState? = nil) throws {
@@ -65,9 +68,24 @@ public final class Gateway: Sendable {
             }.wait()
         }
         self.loops = loops
-        prober = HealthProber(state: state, client: HealthProbeClient(group: group, tls: tls, liveObjects: liveObjects), logger: logger)
+        let client = OneShotHTTPClient(group: group, tls: tls, liveObjects: liveObjects)
+        let renewers = CredentialRenewers { provider, credentials, verifyTLS, onChange in
+            CredentialRenewer(
+                provider: provider, credentials: credentials, client: client, verifyTLS: verifyTLS, status: state.credentials, metrics: metrics,
+                logger: logger, onChange: onChange)
+        }
+        self.renewers = renewers
+        prober = HealthProber(state: state, client: client, tokens: renewers, logger: logger)
         versions.withLock { $0 = config.version }
         let bound = loops
+        renewers.setOnPublish { renewer in
+            let snapshot = state.config
+            let tokens = renewers.tokens(for: snapshot.providers)
+            for context in bound.values {
+                context.eventLoop.execute { context.value.updateCredentials(tokens, configVersion: snapshot.version) }
+            }
+            health.setHasCredential(renewer.current != nil, for: renewer.provider)
+        }
         health.setOnChange { [logger] provider, isUp in
             logger.warning(isUp ? "provider is up" : "provider is down", metadata: ["provider": "\(provider)"])
             let snapshot = state.config
@@ -81,6 +99,18 @@ public final class Gateway: Sendable {
     /// Binds the server; the bound port is in `port` afterwards.
     public func start() async throws {
         let snapshot = state.config
+        // The first tokens before the first request (each waited for at
+        // most `firstTokenTimeout`; one that fails leaves its provider down).
+        await renewers.prepare(snapshot, timeout: Self.firstTokenTimeout)
+        installCredentials(snapshot)
+        let bits = state.health.upBits(for: snapshot.providers)
+        let tokens = renewers.tokens(for: snapshot.providers)
+        for context in loops.values {
+            try await context.eventLoop.submit {
+                context.value.updateHealth(bits, configVersion: snapshot.version)
+                context.value.updateCredentials(tokens, configVersion: snapshot.version)
+            }.get()
+        }
         let loops = self.loops
         let state = self.state
         let channel = try await ServerBootstrap(group: group)
@@ -123,17 +153,38 @@ public final class Gateway: Sendable {
 
     /// Swaps in a new config: new requests use it, requests in flight keep
     /// the snapshot they started with.
+    /// New or changed `credentials` get their first token before the
+    /// config is installed (see `install`), so no request finds its
+    /// provider waiting for one.
+    public func prepare(_ config: RuntimeConfig) async {
+        await renewers.prepare(config, timeout: Self.firstTokenTimeout)
+    }
+
     public func install(_ config: RuntimeConfig) {
         state.replaceConfig(config)
         state.sharedState.configure(url: config.config.sharedState?.url.description)
+        installCredentials(config)
         let bits = state.health.upBits(for: config.providers)
+        let tokens = renewers.tokens(for: config.providers)
         let limiters = state.rateLimiters.limiters(for: config.config.masterKeys)
         let modelLimiters = state.rateLimiters.modelLimiters(for: config.config.masterKeys)
         for context in loops.values {
-            context.eventLoop.execute { context.value.install(config, limiters: limiters, modelLimiters: modelLimiters, providerUp: bits) }
+            context.eventLoop.execute {
+                context.value.install(config, limiters: limiters, modelLimiters: modelLimiters, providerUp: bits, credentials: tokens)
+            }
         }
         if config.keys.isOpen {
             logger.warning("no master_keys configured: the gateway is open to anyone who can reach it")
+        }
+    }
+
+    /// Makes `config`'s renewers current and each provider's health say
+    /// whether it holds a token.
+    private func installCredentials(_ config: RuntimeConfig) {
+        let current = renewers.install(config)
+        state.credentials.keep(Set(current.keys))
+        for provider in config.providers where provider.credentials != nil {
+            state.health.setHasCredential(current[provider.name]?.current != nil, for: provider.name)
         }
     }
 
@@ -144,6 +195,7 @@ public final class Gateway: Sendable {
     /// to `drainTimeout`, then closes whatever is left and stops the loops.
     public func shutdown(drainTimeout: Duration = .seconds(0)) async {
         proberTask.withLock { $0?.cancel() }
+        renewers.stopAll()
         let channel = serverChannel.withLock { $0 }
         try? await channel?.close().get()
         for context in loops.values {

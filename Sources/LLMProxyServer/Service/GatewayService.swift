@@ -21,13 +21,13 @@ public struct GatewayService: Service {
         await withTaskGroup(of: Void.self) { group in
             group.addTask {
                 for await _ in await UnixSignalsSequence(trapping: .sighup) {
-                    reloader.reload(reason: "SIGHUP")
+                    await reloader.reload(reason: "SIGHUP")
                 }
             }
             if reloader.gateway.state.config.config.watchConfig {
                 group.addTask {
                     await ConfigFileWatcher(path: reloader.sources.configPath, logger: reloader.gateway.logger)
-                        .run { reloader.reload(reason: "config file changed") }
+                        .run { await reloader.reload(reason: "config file changed") }
                 }
             }
             group.addTask {

@@ -25,6 +25,8 @@ final class ProxyExchange: UpstreamResponseDelegate, DeadlineOwner {
         var plan: UpstreamRequestPlan
         var replacement: UpstreamRequestEncoder.ModelReplacement?
         var upstreamModel: String
+        /// `Authorization` of a provider with `credentials`: its current token.
+        var authorization: String?
     }
     private var attempt: Attempt?
     private var transport: (any UpstreamTransport)?
@@ -103,6 +105,11 @@ final class ProxyExchange: UpstreamResponseDelegate, DeadlineOwner {
                 releaseTransport(reusable: false)
             } else {
                 prepareAttempt(candidate: candidate)
+                if attempt!.authorization == nil && request.snapshot.providers[providerIndex!].credentials != nil {
+                    // Never sent without its token (fail-open picks a down provider too).
+                    run(machine.credentialUnavailable())
+                    return
+                }
             }
             connect(fresh: fresh)
         case .sendRequest:
@@ -175,7 +182,8 @@ final class ProxyExchange: UpstreamResponseDelegate, DeadlineOwner {
                 UpstreamRequestEncoder.ModelReplacement(range: $0.valueRange, model: target.upstreamModel, isJSON: !request.modelFieldIsMultipart)
             }
             : nil
-        attempt = Attempt(plan: plan, replacement: replacement, upstreamModel: target.upstreamModel)
+        let authorization = providers[target.providerIndex].credentials == nil ? nil : loop.authorization(provider: target.providerIndex, of: request.snapshot)
+        attempt = Attempt(plan: plan, replacement: replacement, upstreamModel: target.upstreamModel, authorization: authorization)
     }
 
     private func connect(fresh: Bool) {
@@ -232,7 +240,7 @@ final class ProxyExchange: UpstreamResponseDelegate, DeadlineOwner {
         // Read in place: binding the attempt copied it.
         UpstreamRequestEncoder.encode(
             method: request.head.method, plan: attempt!.plan, host: host, client: request.head.headers, requestID: request.requestID,
-            body: request.body, replacingModel: attempt!.replacement, upload: request.upload, allocator: allocator)
+            authorization: attempt!.authorization, body: request.body, replacingModel: attempt!.replacement, upload: request.upload, allocator: allocator)
     }
 
     // MARK: - A streamed upload

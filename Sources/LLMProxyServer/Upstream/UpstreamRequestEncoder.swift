@@ -46,7 +46,7 @@ enum UpstreamRequestEncoder {
     }
 
     static func encode(
-        method: HTTPMethod, plan: UpstreamRequestPlan, host: String, client: HTTPHeaders, requestID: String?,
+        method: HTTPMethod, plan: UpstreamRequestPlan, host: String, client: HTTPHeaders, requestID: String?, authorization: String? = nil,
         body: ByteBuffer, replacingModel replacement: ModelReplacement?, upload: UploadFraming? = nil, allocator: ByteBufferAllocator
     ) -> ByteBuffer {
         // The model as a JSON string, escaped only if it has to be (rare for a
@@ -68,13 +68,14 @@ enum UpstreamRequestEncoder {
         var headerBytes = 128 + plan.target.utf8.count + host.utf8.count + (requestID?.utf8.count ?? 0)
         for (name, value) in client { headerBytes += name.utf8.count + value.utf8.count + 4 }
         for header in plan.headers { headerBytes += header.name.utf8.count + header.value.utf8.count + 4 }
+        if let authorization { headerBytes += authorization.utf8.count + 17 }
         var buffer = allocator.buffer(capacity: headerBytes + bodyBytes + 12)
         buffer.writeString(method.rawValue)
         buffer.writeInteger(UInt8(ascii: " "))
         buffer.writeString(plan.target)
         buffer.writeStaticString(" HTTP/1.1\r\n")
         ForwardedHeaders.upstreamRequest(
-            client: client, plan: plan, host: host, contentLength: contentLength, requestID: requestID
+            client: client, plan: plan, host: host, contentLength: contentLength, requestID: requestID, authorization: authorization
         ) { name, value in
             buffer.writeHTTPHeader(name, value)
         }

@@ -4,10 +4,11 @@ import NIOHTTP1
 import NIOPosix
 import NIOSSL
 
-/// One-shot GET requests for health probes. Probes are rare (one per
-/// provider per interval), so each uses its own short-lived connection and
-/// never disturbs the request path's pools.
-struct HealthProbeClient: Sendable {
+/// One request per connection, for the control plane: health probes (one
+/// per provider per interval) and token renewals (one per token lifetime).
+/// Each uses its own short-lived connection and never disturbs the request
+/// path's pools.
+struct OneShotHTTPClient: Sendable {
     let group: any EventLoopGroup
     let tls: TLSContextCache
     let liveObjects: LiveObjectCounts
@@ -17,11 +18,22 @@ struct HealthProbeClient: Sendable {
         var body: [UInt8]
     }
 
-    struct ProbeError: Error, CustomStringConvertible {
+    struct RequestError: Error, CustomStringConvertible {
         var description: String
     }
 
+    /// A probe: `GET` with the plan's target and headers.
     func get(endpoint: UpstreamEndpoint, plan: UpstreamRequestPlan, verifyTLS: Bool, timeout: TimeAmount) async throws -> Response {
+        try await send(
+            method: .GET, endpoint: endpoint, target: plan.target, headers: plan.headers.map { ($0.name, $0.value) }, body: [],
+            verifyTLS: verifyTLS, timeout: timeout)
+    }
+
+    /// `timeout` bounds the connect and, separately, the wait for the whole answer.
+    func send(
+        method: HTTPMethod, endpoint: UpstreamEndpoint, target: String, headers extra: [(name: String, value: String)], body: [UInt8],
+        verifyTLS: Bool, timeout: TimeAmount
+    ) async throws -> Response {
         let eventLoop = group.next()
         let promise = eventLoop.makePromise(of: Response.self)
         let liveObjects = self.liveObjects
@@ -31,7 +43,7 @@ struct HealthProbeClient: Sendable {
                 eventLoop: eventLoop, endpoint: endpoint, verifyTLS: verifyTLS, tls: tls, connectTimeout: timeout
             ) { _, sync in
                 try sync.addHTTPClientHandlers()
-                try sync.addHandler(ProbeResponseHandler(promise: promise, liveObjects: liveObjects))
+                try sync.addHandler(OneShotResponseHandler(promise: promise, liveObjects: liveObjects))
             }
         } catch {
             promise.fail(error)
@@ -47,13 +59,15 @@ struct HealthProbeClient: Sendable {
         }
         var headers = HTTPHeaders()
         headers.add(name: "Host", value: endpoint.hostHeader)
-        headers.add(name: "Accept", value: "application/json")
         headers.add(name: "Connection", value: "close")
-        for header in plan.headers { headers.add(name: header.name, value: header.value) }
-        channel.write(HTTPClientRequestPart.head(HTTPRequestHead(version: .http1_1, method: .GET, uri: plan.target, headers: headers)), promise: nil)
+        if !extra.contains(where: { $0.name.lowercased() == "accept" }) { headers.add(name: "Accept", value: "application/json") }
+        for header in extra { headers.add(name: header.name, value: header.value) }
+        if method != .GET { headers.add(name: "Content-Length", value: String(body.count)) }
+        channel.write(HTTPClientRequestPart.head(HTTPRequestHead(version: .http1_1, method: method, uri: target, headers: headers)), promise: nil)
+        if !body.isEmpty { channel.write(HTTPClientRequestPart.body(.byteBuffer(ByteBuffer(bytes: body))), promise: nil) }
         channel.writeAndFlush(HTTPClientRequestPart.end(nil), promise: nil)
         let timer = eventLoop.scheduleTask(in: timeout) {
-            promise.fail(ProbeError(description: "no answer within the probe timeout"))
+            promise.fail(RequestError(description: "no answer within \(timeout.nanoseconds / 1_000_000) ms"))
         }
         defer {
             timer.cancel()
@@ -63,17 +77,17 @@ struct HealthProbeClient: Sendable {
     }
 }
 
-private final class ProbeResponseHandler: ChannelInboundHandler {
+private final class OneShotResponseHandler: ChannelInboundHandler {
     typealias InboundIn = HTTPClientResponsePart
-    let promise: EventLoopPromise<HealthProbeClient.Response>
+    let promise: EventLoopPromise<OneShotHTTPClient.Response>
     var status = 0
     var body: [UInt8] = []
-    /// /models listings are small; a probe never holds more than this.
+    /// /models listings and token answers are small; never more than this is held.
     static let maximumBody = 4 * 1024 * 1024
 
     private let liveObjects: LiveObjectCounts
 
-    init(promise: EventLoopPromise<HealthProbeClient.Response>, liveObjects: LiveObjectCounts) {
+    init(promise: EventLoopPromise<OneShotHTTPClient.Response>, liveObjects: LiveObjectCounts) {
         self.promise = promise
         self.liveObjects = liveObjects
         liveObjects.created(.probeConnection)
@@ -92,7 +106,7 @@ private final class ProbeResponseHandler: ChannelInboundHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        promise.fail(HealthProbeClient.ProbeError(description: "the provider closed the connection"))
+        promise.fail(OneShotHTTPClient.RequestError(description: "the server closed the connection before answering"))
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
