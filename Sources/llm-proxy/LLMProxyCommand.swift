@@ -40,6 +40,11 @@ struct Serve: AsyncParsableCommand {
             FileHandle.standardError.write(Data("llm-proxy: the config is invalid:\n\(error.description)\n".utf8))
             throw ExitCode(1)
         }
+        // The loops sample (`tracing.sample_ratio`, or these variables, read
+        // into the config); swift-otel, which reads the environment too,
+        // would sample those spans a second time.
+        unsetenv("OTEL_TRACES_SAMPLER")
+        unsetenv("OTEL_TRACES_SAMPLER_ARG")
         LogSetup.bootstrap(format: snapshot.config.logFormat ?? .text, level: LogSetup.level(snapshot.config.logLevel))
         let logger = Logger(label: "llm-proxy")
         let openFiles = OpenFileLimit.raiseToHardLimit()

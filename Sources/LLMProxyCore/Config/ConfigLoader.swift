@@ -93,6 +93,7 @@ public enum ConfigLoader {
                             overrides: SettingOverrides = SettingOverrides()) throws(ConfigError) -> GatewayConfig {
         let interpolated = try EnvironmentInterpolation.interpolate(text, environment: environment, file: file)
         var config = try ConfigParser.parse(interpolated, file: file)
+        config.tracing = TracingConfig.resolve(config.tracing, environment: environment)
         apply(overrides, to: &config)
         return config
     }

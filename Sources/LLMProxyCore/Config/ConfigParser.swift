@@ -39,7 +39,7 @@ public struct ConfigParser {
 
     private mutating func readRoot(_ root: Node, into config: inout GatewayConfig) {
         let keys = ["server", "verify_ssl", "provider_suffix", "watch_config", "log_level", "log_format",
-                    "providers", "master_keys", "health_check", "retry", "shared_state"]
+                    "providers", "master_keys", "health_check", "retry", "shared_state", "tracing"]
         guard let fields = mapping(root, at: "the config file", allowed: keys) else { return }
         if let node = fields["server"] { readServer(node, into: &config.server) }
         if let node = fields["verify_ssl"], let value = bool(node, "verify_ssl") { config.verifySSL = value }
@@ -67,12 +67,43 @@ public struct ConfigParser {
         if let node = fields["master_keys"] { config.masterKeys = readMasterKeys(node) }
         if let node = fields["health_check"] { readHealthCheck(node, into: &config.healthCheck) }
         if let node = fields["shared_state"] { config.sharedState = readSharedState(node) }
+        if let node = fields["tracing"] { config.tracing = readTracing(node) }
         if let node = fields["retry"] {
             let keys = ["max_attempts"]
             if let retry = mapping(node, at: "retry", allowed: keys), let value = retry["max_attempts"] {
                 if let attempts = int(value, "retry.max_attempts", min: 1) { config.retry.maxAttempts = attempts }
             }
         }
+    }
+
+    private mutating func readTracing(_ node: Node) -> TracingConfig? {
+        let keys = ["otlp_endpoint", "sample_ratio", "service_name", "headers"]
+        guard let fields = mapping(node, at: "tracing", allowed: keys) else { return nil }
+        var tracing = TracingConfig()
+        if let n = fields["otlp_endpoint"], let v = string(n, "tracing.otlp_endpoint") {
+            if TracingConfig.isEndpoint(v) { tracing.otlpEndpoint = TracingConfig.trimmed(v) } else {
+                report(n, "tracing.otlp_endpoint '\(v)' is not an http(s) URL such as http://otel-collector:4318")
+            }
+        }
+        if let n = fields["sample_ratio"], let v = number(n, "tracing.sample_ratio") {
+            if (0...1).contains(v) { tracing.sampleRatio = v } else { report(n, "tracing.sample_ratio must be between 0 and 1, not \(v)") }
+        }
+        if let n = fields["service_name"], let v = string(n, "tracing.service_name") {
+            if v.isEmpty { report(n, "tracing.service_name must not be empty") } else { tracing.serviceName = v }
+        }
+        if let n = fields["headers"], let pairs = stringPairs(n, "tracing.headers") {
+            for (key, value, keyNode) in pairs {
+                // Never the value: it is usually a collector's API key.
+                if !HeaderName.isValid(key.string) {
+                    report(keyNode, "tracing.headers: '\(key.string)' is not a valid HTTP header name")
+                } else if value.contains(where: { $0 == "\r" || $0 == "\n" }) {
+                    report(keyNode, "tracing.headers: the value of header '\(key.string)' contains a line break")
+                } else {
+                    tracing.headers.append((key.string, value))
+                }
+            }
+        }
+        return tracing
     }
 
     private mutating func readSharedState(_ node: Node) -> SharedStateConfig? {

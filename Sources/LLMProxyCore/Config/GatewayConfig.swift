@@ -13,6 +13,8 @@ public struct GatewayConfig: Sendable {
     public var retry = RetryConfig()
     /// Limits (and response affinity) shared by replicas; nil: per process.
     public var sharedState: SharedStateConfig? = nil
+    /// nil: no spans (unless `OTEL_EXPORTER_OTLP_ENDPOINT` is set; see `TracingConfig.resolve`).
+    public var tracing: TracingConfig? = nil
 
     public init() {}
 }

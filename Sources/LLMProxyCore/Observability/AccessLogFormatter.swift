@@ -105,6 +105,8 @@ package struct AccessLogFormatter {
         if record.retries > 0 { integer(" retries=", ",\"retries\":", record.retries) }
         integer(" status=", ",\"status\":", record.status)
         if let usage = record.usage { integer(" total_tokens=", ",\"total_tokens\":", usage.total) }
+        // A traced request's trace, to find it in the tracing backend.
+        if let traceID = record.traceID { text(" trace_id=", ",\"trace_id\":", traceID) }
         if let firstByte = record.firstByte { milliseconds(" ttfb_ms=", ",\"ttfb_ms\":", firstByte - record.start) }
     }
 

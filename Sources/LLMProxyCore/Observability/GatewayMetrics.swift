@@ -11,6 +11,8 @@ public final class GatewayMetrics: Sendable {
     package let sharedStateErrors: Counter
     /// Access-log lines shed because the log sink could not keep up.
     package let droppedLogLines: Counter
+    /// Spans shed because the exporter or the collector could not keep up.
+    package let droppedSpans: Counter
 
     package static let durationBuckets: [Double] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600]
     package static let latencyBuckets = durationBuckets
@@ -25,6 +27,7 @@ public final class GatewayMetrics: Sendable {
         activeRequests = registry.makeGauge(descriptor: MetricDescriptors.activeRequests)
         sharedStateErrors = registry.makeCounter(descriptor: MetricDescriptors.sharedStateErrors)
         droppedLogLines = registry.makeCounter(descriptor: MetricDescriptors.droppedLogLines)
+        droppedSpans = registry.makeCounter(descriptor: MetricDescriptors.droppedSpans)
     }
 
     package func configReload(success: Bool) {

@@ -38,6 +38,9 @@ package enum MetricDescriptors {
     package static var droppedLogLines: MetricNameDescriptor {
         make("llm_proxy_dropped_log_lines", "total", "Access-log lines dropped because the log sink could not keep up.")
     }
+    package static var droppedSpans: MetricNameDescriptor {
+        make("llm_proxy_dropped_spans", "total", "Trace spans dropped because the exporter or the collector could not keep up.")
+    }
     package static var credentialRefreshes: MetricNameDescriptor {
         make("llm_proxy_credential_refreshes", "total", "Provider token renewals by provider and result.")
     }

@@ -20,6 +20,8 @@ package struct RequestRecord {
     package var retries = 0
     /// The metric handles, once a provider was chosen.
     package var series: RequestSeries?
+    /// The W3C trace id (32 hex digits) of a traced request.
+    package var traceID: String?
 
     package init(requestID: String, method: String, path: String, start: NIODeadline = .now()) {
         self.requestID = requestID

@@ -23,7 +23,7 @@ package enum ForwardedHeaders {
     /// into the request's bytes.
     package static func upstreamRequest(
         client: HTTPHeaders, plan: UpstreamRequestPlan, host: String, contentLength: Int?, requestID: String?, authorization: String? = nil,
-        _ emit: (_ name: String, _ value: String) -> Void
+        traceparent: String? = nil, _ emit: (_ name: String, _ value: String) -> Void
     ) {
         emit("Host", host)
         // Names a `Connection` header lists are hop-by-hop too (rare beyond
@@ -42,6 +42,8 @@ package enum ForwardedHeaders {
             if notForwardedUpstream.contains(name)
                 || plan.headers.contains(where: { name.isHeaderName($0.name) })
                 || (!connectionTokens.isEmpty && name.isHeaderName(in: connectionTokens))
+                // A traced attempt sends its own span's context instead.
+                || (traceparent != nil && name.isHeaderName("traceparent"))
             {
                 continue
             }
@@ -56,6 +58,7 @@ package enum ForwardedHeaders {
         for header in plan.headers { emit(header.name, header.value) }
         // A renewed token (`credentials`): the one header a cached plan cannot hold.
         if let authorization { emit("Authorization", authorization) }
+        if let traceparent { emit("traceparent", traceparent) }
         // By index: `enumerated()` looks its generic type up at run time on every call.
         if !plan.defaultHeaders.isEmpty {
             for index in plan.defaultHeaders.indices where sentDefaults & (1 << index) == 0 {

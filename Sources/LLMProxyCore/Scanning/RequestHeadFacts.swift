@@ -12,6 +12,8 @@ package struct RequestHeadFacts {
     package var anthropicAPIKey: String?
     package var contentLength: String?
     package var expect: String?
+    /// W3C trace context, read only when tracing is on.
+    package var traceparent: String?
 
     package init(_ headers: HTTPHeaders) {
         // As `first(name:)`: the first of repeated headers counts.
@@ -23,6 +25,8 @@ package struct RequestHeadFacts {
                 if apiKey == nil && name.isHeaderName("api-key") { apiKey = value }
             case 9:
                 if anthropicAPIKey == nil && name.isHeaderName("x-api-key") { anthropicAPIKey = value }
+            case 11:
+                if traceparent == nil && name.isHeaderName("traceparent") { traceparent = value }
             case 12:
                 if requestID == nil && name.isHeaderName("x-request-id") { requestID = value }
             case 13:

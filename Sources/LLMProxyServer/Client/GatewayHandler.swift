@@ -2,6 +2,7 @@ import LLMProxyCore
 import Logging
 import NIOCore
 import NIOHTTP1
+import Tracing
 
 /// One client connection. Its decisions are `ClientConnectionStateMachine`'s
 /// (pipelining, body limit, keep-alive, drain, idle clients, parse errors)
@@ -39,6 +40,8 @@ final class GatewayHandler: ChannelDuplexHandler, RemovableChannelHandler, Deadl
     private var refusal: OpenAIError?
     /// The access-log and metrics record of the request in flight.
     private var record: RequestRecord?
+    /// The spans of a sampled request (nil: not traced).
+    private var trace: RequestTrace?
     /// The key's request limit and what is left of it, which every response
     /// to the current request reports (as it does its request id, from `record`).
     private var rateLimitHeaders: RequestAdmission.RateLimitHeaders?
@@ -244,6 +247,11 @@ final class GatewayHandler: ChannelDuplexHandler, RemovableChannelHandler, Deadl
             requestID: RequestRecord.requestID(from: facts.requestID, generator: &loop.requestIDs), method: head.method.rawValue, path: String(path))
         record!.endpoint = route.metricsEndpoint
         record!.isAPI = route.isAPI
+        trace = nil
+        if let tracing = loop.tracing, route.isAPI, let started = tracing.begin(traceparent: facts.traceparent, headers: head.headers) {
+            if case .proxy(let api, _) = route { started.operation = GenAIConventions.operation(of: api) }
+            trace = started
+        }
         rateLimitHeaders = nil
         if route.isAPI { loop.metrics.requestStarted() }
         let snapshot = loop.config
@@ -369,7 +377,7 @@ final class GatewayHandler: ChannelDuplexHandler, RemovableChannelHandler, Deadl
 
     @discardableResult
     private func startExchange(_ request: consuming ProxiedRequest) -> ProxyExchange {
-        let exchange = ProxyExchange(sink: self, loop: loop, request: request)
+        let exchange = ProxyExchange(sink: self, loop: loop, request: request, trace: trace)
         self.exchange = exchange
         exchange.start()
         return exchange
@@ -515,6 +523,9 @@ final class GatewayHandler: ChannelDuplexHandler, RemovableChannelHandler, Deadl
         // 499: nginx's code for a client that left before its response ended.
         if clientGone { finished.status = 499 }
         let end = NIODeadline.now()
+        if let trace = trace.take() {
+            endTrace(trace, record: &finished, end: end)
+        }
         if finished.endpoint != "other" || finished.status != 0 {
             loop.accessLog?.append(finished, end: end)
         }
@@ -528,6 +539,34 @@ final class GatewayHandler: ChannelDuplexHandler, RemovableChannelHandler, Deadl
                 seconds: finished.seconds(until: end),
                 firstByteSeconds: finished.firstByte.map { finished.seconds(until: $0) })
         }
+    }
+
+    /// The server span of a traced request ends with the access record's facts.
+    private func endTrace(_ trace: RequestTrace, record: inout RequestRecord, end: NIODeadline) {
+        guard let tracing = loop.tracing else { return }
+        let name = trace.operation.isEmpty ? "\(record.method) \(record.endpoint)" : "\(trace.operation) \(record.model)"
+        var attributes = SpanAttributes()
+        if !trace.operation.isEmpty { attributes[GenAIConventions.operationName] = trace.operation }
+        if let provider = trace.providerName { attributes[GenAIConventions.providerName] = provider }
+        if !record.model.isEmpty { attributes[GenAIConventions.requestModel] = record.model }
+        if let model = trace.responseModel { attributes[GenAIConventions.responseModel] = model }
+        if let usage = record.usage {
+            attributes[GenAIConventions.inputTokens] = usage.prompt
+            attributes[GenAIConventions.outputTokens] = usage.completion
+        }
+        attributes[GenAIConventions.requestMethod] = record.method
+        attributes[GenAIConventions.route] = record.endpoint
+        attributes[GenAIConventions.statusCode] = record.status
+        attributes[GenAIConventions.requestID] = record.requestID
+        if let key = record.keyName { attributes[GenAIConventions.keyName] = key }
+        if !record.provider.isEmpty { attributes[GenAIConventions.provider] = record.provider }
+        if record.retries > 0 { attributes[GenAIConventions.retries] = record.retries }
+        if let firstByte = record.firstByte { attributes[GenAIConventions.timeToFirstByte] = record.seconds(until: firstByte) }
+        if isEventStreamResponse || trace.streamInterrupted { attributes[GenAIConventions.streamInterrupted] = trace.streamInterrupted }
+        let errorType = trace.streamInterrupted ? "stream_interrupted" : GenAIConventions.errorType(status: record.status)
+        if let errorType { attributes[GenAIConventions.errorType] = errorType }
+        tracing.endRequest(trace, name: name, attributes: attributes, isError: errorType != nil)
+        record.traceID = trace.traceID
     }
 
     func finishResponse() {

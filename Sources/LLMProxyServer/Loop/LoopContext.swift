@@ -27,6 +27,8 @@ final class LoopContext {
     private let tls: TLSContextCache
     /// This loop's access-log lines; nil when the log level turns them off.
     let accessLog: AccessLogBuffer?
+    /// This loop's spans; nil when tracing is off.
+    let tracing: LoopTracing?
     private(set) var config: RuntimeConfig
     /// The rate limiter of each key of `config`, by key index.
     private(set) var limiters: [KeyRateLimiter?]
@@ -65,7 +67,7 @@ final class LoopContext {
     init(eventLoop: any EventLoop, config: RuntimeConfig, limiters: [KeyRateLimiter?], modelLimiters: [[KeyRateLimiter]] = [],
          tls: TLSContextCache, logger: Logger, metrics: GatewayMetrics, liveObjects: LiveObjectCounts,
          responseAffinity: ResponseAffinity = ResponseAffinity(), sharedStateStatus: SharedStateStatus = SharedStateStatus(), loopIndex: Int = 0,
-         accessLog: (writer: AccessLogWriter, format: LogFormat)? = nil,
+         accessLog: (writer: AccessLogWriter, format: LogFormat)? = nil, tracing: TracingBackend? = nil,
          healthReporter: (@Sendable (String, String?) -> Void)?) {
         self.eventLoop = eventLoop
         self.liveObjects = liveObjects
@@ -74,6 +76,9 @@ final class LoopContext {
         self.loopIndex = loopIndex
         self.tls = tls
         self.accessLog = accessLog.map { AccessLogBuffer(format: $0.format, writer: $0.writer, eventLoop: eventLoop) }
+        self.tracing = tracing.map {
+            LoopTracing(tracer: $0.tracer, sampleRatio: config.config.tracing?.sampleRatio ?? 0, handoff: $0.handoff, eventLoop: eventLoop)
+        }
         self.config = config
         self.limiters = limiters
         self.modelLimiters = modelLimiters
@@ -150,6 +155,8 @@ final class LoopContext {
         modelLimiters = newModelLimiters
         providerUp = up
         credentials = newCredentials
+        // Where spans go is fixed at start; how many requests get them is not.
+        tracing?.updateSampleRatio(newConfig.config.tracing?.sampleRatio ?? 0)
         poolKeys = Self.poolKeys(of: newConfig)
         balancers.removeAll()
         routeCache.removeAll()

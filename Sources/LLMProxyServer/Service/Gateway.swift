@@ -24,6 +24,8 @@ public final class Gateway: Sendable {
     private let accessLogWriter: AccessLogWriter?
     private let proberTask = Mutex<Task<Void, Never>?>(nil)
     private let renewers: CredentialRenewers
+    /// swift-otel's exporter, when tracing is on.
+    private let tracing: TracingBackend?
     /// How long a start or a reload waits for new credentials' first tokens.
     static let firstTokenTimeout = Duration.seconds(10)
 
@@ -55,6 +57,10 @@ public final class Gateway: Sendable {
         let writer = logger.logLevel <= .info ? AccessLogWriter(sink: accessLogSink, dropped: metrics.droppedLogLines, maximumPendingBytes: accessLogPendingLimit) : nil
         accessLogWriter = writer
         let accessLog = writer.map { (writer: $0, format: accessLogFormat ?? config.config.logFormat ?? .text) }
+        let tracing = try config.config.tracing.map { tracingConfig in
+            try TracingBackend(config: tracingConfig, logger: logger) { dropped in metrics.droppedSpans.increment(by: Int64(dropped)) }
+        }
+        self.tracing = tracing
         for (loopIndex, loop) in group.makeIterator().enumerated() {
             loops[ObjectIdentifier(loop)] = try loop.submit {
                 let reporter: @Sendable (String, String?) -> Void = { provider, failure in
@@ -63,7 +69,7 @@ public final class Gateway: Sendable {
                 let context = LoopContext(
                     eventLoop: loop, config: config, limiters: limiters, modelLimiters: modelLimiters, tls: tls, logger: logger, metrics: metrics, liveObjects: liveObjects,
                     responseAffinity: state.responseAffinity, sharedStateStatus: state.sharedState, loopIndex: loopIndex, accessLog: accessLog,
-                    healthReporter: reporter)
+                    tracing: tracing, healthReporter: reporter)
                 return NIOLoopBound(context, eventLoop: loop)
             }.wait()
         }
@@ -140,6 +146,7 @@ public final class Gateway: Sendable {
         serverChannel.withLock { $0 = channel }
         let prober = self.prober
         proberTask.withLock { $0 = Task { await prober.run() } }
+        tracing?.start()
         logger.info("llm-proxy listening", metadata: [
             "address": "\(snapshot.config.server.host):\(channel.localAddress?.port ?? 0)",
             "event_loops": "\(loops.count)", "providers": "\(snapshot.providers.count)",
@@ -211,8 +218,11 @@ public final class Gateway: Sendable {
                 context.value.pool.closeIdle()
                 context.value.stopSharedState()
                 context.value.accessLog?.stop()
+                context.value.tracing?.flush()
             }.get()
         }
+        // The drain's spans are exported before the process exits.
+        await tracing?.shutdown(timeout: .seconds(2))
         // Every line of the drain is written before the process exits.
         await accessLogWriter?.shutdown(timeout: .seconds(2))
         try? await group.shutdownGracefully()

@@ -2,6 +2,7 @@ import LLMProxyCore
 import Logging
 import NIOCore
 import NIOHTTP1
+import Tracing
 
 /// One proxied request from first attempt to last byte. Every decision is
 /// `ExchangeStateMachine`'s; this class performs its actions: picks a
@@ -27,7 +28,11 @@ final class ProxyExchange: UpstreamResponseDelegate, DeadlineOwner {
         var upstreamModel: String
         /// `Authorization` of a provider with `credentials`: its current token.
         var authorization: String?
+        /// The `traceparent` of a traced attempt's span.
+        var traceparent: String?
     }
+    /// A sampled request's spans (nil: not traced).
+    private let trace: RequestTrace?
     private var attempt: Attempt?
     private var transport: (any UpstreamTransport)?
     private var pendingConnect: PendingUpstreamConnect?
@@ -44,9 +49,10 @@ final class ProxyExchange: UpstreamResponseDelegate, DeadlineOwner {
     private var uploadEnded = false
     private var recorded = false
 
-    init(sink: any ResponseSink, loop: LoopContext, request: consuming ProxiedRequest) {
+    init(sink: any ResponseSink, loop: LoopContext, request: consuming ProxiedRequest, trace: RequestTrace? = nil) {
         self.sink = sink
         self.loop = loop
+        self.trace = trace
         // A streamed upload's bytes are not kept once sent: one attempt, as
         // nginx with `proxy_request_buffering off` cannot try another upstream.
         self.machine = ExchangeStateMachine(
@@ -125,15 +131,19 @@ final class ProxyExchange: UpstreamResponseDelegate, DeadlineOwner {
             // request unfinished on the wire.
             releaseTransport(reusable: reusable && (request.upload == nil || uploadEnded))
             if let interruption { sink.writeResponseBody(ByteBuffer(string: request.api.row.interruption.event(interruption))) }
+            if interruption != nil { trace?.streamInterrupted = true }
+            endAttemptSpan(error: interruption.map { _ in "stream_interrupted" })
             record()
             sink.finishResponse()
         case .attemptFailed(let candidate, let reason, let countsAgainstHealth, let reusable):
+            endAttemptSpan(error: reason)
             releaseTransport(reusable: reusable)
             let provider = providerName(of: candidate)
             if countsAgainstHealth { loop.reportOutcome(provider: provider, failure: reason) }
             loop.logger.notice("upstream attempt failed", metadata: ["provider": "\(provider)", "reason": "\(reason)"])
             run(machine.nextAttempt())
         case .giveUp(let lastAnswer, let lastFailure):
+            endAttemptSpan(error: nil)
             record()
             if let lastAnswer {
                 // An upstream answered: its own error is more useful than ours.
@@ -144,12 +154,15 @@ final class ProxyExchange: UpstreamResponseDelegate, DeadlineOwner {
             }
         case .timeout(let candidate, let error):
             dropInFlight()
+            endAttemptSpan(error: "timeout")
             loop.reportOutcome(provider: providerName(of: candidate), failure: "timeout")
             record()
             sink.sendError(error)
         case .interrupt(let reason, let candidate, let healthFailure, let abandon):
             if abandon { dropInFlight() } else { transport = nil }
             if let healthFailure { loop.reportOutcome(provider: providerName(of: candidate), failure: healthFailure) }
+            trace?.streamInterrupted = true
+            endAttemptSpan(error: "stream_interrupted")
             record()
             if sink.isEventStreamResponse {
                 sink.writeResponseBody(ByteBuffer(string: request.api.row.interruption.event(reason)))
@@ -159,6 +172,7 @@ final class ProxyExchange: UpstreamResponseDelegate, DeadlineOwner {
             }
         case .cancel:
             dropInFlight()
+            endAttemptSpan(error: "client_gone")
             record()
         case .none:
             break
@@ -184,6 +198,7 @@ final class ProxyExchange: UpstreamResponseDelegate, DeadlineOwner {
             : nil
         let authorization = providers[target.providerIndex].credentials == nil ? nil : loop.authorization(provider: target.providerIndex, of: request.snapshot)
         attempt = Attempt(plan: plan, replacement: replacement, upstreamModel: target.upstreamModel, authorization: authorization)
+        if let trace { attempt!.traceparent = startAttemptSpan(trace, provider: providers[target.providerIndex], upstreamModel: target.upstreamModel) }
     }
 
     private func connect(fresh: Bool) {
@@ -240,7 +255,7 @@ final class ProxyExchange: UpstreamResponseDelegate, DeadlineOwner {
         // Read in place: binding the attempt copied it.
         UpstreamRequestEncoder.encode(
             method: request.head.method, plan: attempt!.plan, host: host, client: request.head.headers, requestID: request.requestID,
-            authorization: attempt!.authorization, body: request.body, replacingModel: attempt!.replacement, upload: request.upload, allocator: allocator)
+            authorization: attempt!.authorization, traceparent: attempt!.traceparent, body: request.body, replacingModel: attempt!.replacement, upload: request.upload, allocator: allocator)
     }
 
     // MARK: - A streamed upload
@@ -294,6 +309,7 @@ final class ProxyExchange: UpstreamResponseDelegate, DeadlineOwner {
     }
 
     func upstreamResponseHead(_ head: HTTPResponseHead) {
+        trace?.attempt?.status = Int(head.status.code)
         let (isEventStream, contentLength) = ForwardedHeaders.inspectDownstream(head.headers)
         let action = machine.responseHead(head, isEventStream: isEventStream, contentLength: contentLength)
         if case .relayHead(let isEventStream, let contentLength, let candidate, let healthFailure) = action {
@@ -307,6 +323,7 @@ final class ProxyExchange: UpstreamResponseDelegate, DeadlineOwner {
     func upstreamResponseBody(_ buffer: ByteBuffer) {
         let action = machine.responseBody(buffer)
         if case .forwardBody = action {
+            if let trace, !trace.responseModelRead { readResponseModel(buffer, trace: trace) }
             if observeUsage { usage.observe(buffer) }
             if responseIDScanner != nil { findResponseID(buffer) }
             sink.writeResponseBody(buffer)
@@ -327,6 +344,49 @@ final class ProxyExchange: UpstreamResponseDelegate, DeadlineOwner {
 
     func upstreamFailed(_ error: any Error) {
         run(machine.connectionFailed("\(error)"))
+    }
+
+    // MARK: - Spans of a traced request
+
+    private func startAttemptSpan(_ trace: RequestTrace, provider: ProviderConfig, upstreamModel: String) -> String? {
+        guard let tracing = loop.tracing else { return nil }
+        let providerName = GenAIConventions.providerName(of: provider)
+        trace.providerName = providerName
+        trace.responseModelRead = false
+        var attributes = SpanAttributes()
+        attributes[GenAIConventions.operationName] = trace.operation
+        attributes[GenAIConventions.providerName] = providerName
+        attributes[GenAIConventions.provider] = provider.name
+        if !upstreamModel.isEmpty { attributes[GenAIConventions.requestModel] = upstreamModel }
+        if let endpoint = provider.endpoint {
+            attributes[GenAIConventions.serverAddress] = endpoint.host
+            attributes[GenAIConventions.serverPort] = endpoint.port
+        }
+        return tracing.startAttempt(
+            of: trace, serverSpanName: "\(trace.operation) \(request.model)", name: "\(trace.operation) \(upstreamModel)", attributes: attributes)
+    }
+
+    private func endAttemptSpan(error: String?) {
+        guard let trace, let tracing = loop.tracing else { return }
+        tracing.endAttempt(of: trace, error: error.map(Self.errorType))
+    }
+
+    /// `error.type` of a failed attempt: the kind, without the details
+    /// (which may name addresses or carry a provider's words).
+    static func errorType(_ reason: String) -> String {
+        if reason.hasPrefix("connect error") { return "connect_error" }
+        if reason.hasPrefix("HTTP ") { return String(reason.dropFirst(5).prefix(3)) }
+        if reason.hasPrefix("no valid token") { return "no_credential" }
+        if reason.contains("closed") || reason.contains("reset") { return "connection_closed" }
+        return reason.count <= 32 && !reason.contains(" ") ? reason : "upstream_error"
+    }
+
+    /// `gen_ai.response.model`, from the answer's first part.
+    private func readResponseModel(_ buffer: ByteBuffer, trace: RequestTrace) {
+        trace.responseModelRead = true
+        guard (trace.attempt?.status ?? 0) < 300, let model = ResponseModelScanner.model(in: buffer.readableBytesView) else { return }
+        trace.responseModel = model
+        trace.attempt?.responseModel = model
     }
 
     // MARK: - Answers

@@ -47,7 +47,7 @@ enum UpstreamRequestEncoder {
 
     static func encode(
         method: HTTPMethod, plan: UpstreamRequestPlan, host: String, client: HTTPHeaders, requestID: String?, authorization: String? = nil,
-        body: ByteBuffer, replacingModel replacement: ModelReplacement?, upload: UploadFraming? = nil, allocator: ByteBufferAllocator
+        traceparent: String? = nil, body: ByteBuffer, replacingModel replacement: ModelReplacement?, upload: UploadFraming? = nil, allocator: ByteBufferAllocator
     ) -> ByteBuffer {
         // The model as a JSON string, escaped only if it has to be (rare for a
         // model name): decided once, for both the length and the bytes.
@@ -69,13 +69,15 @@ enum UpstreamRequestEncoder {
         for (name, value) in client { headerBytes += name.utf8.count + value.utf8.count + 4 }
         for header in plan.headers { headerBytes += header.name.utf8.count + header.value.utf8.count + 4 }
         if let authorization { headerBytes += authorization.utf8.count + 17 }
+        if let traceparent { headerBytes += traceparent.utf8.count + 15 }
         var buffer = allocator.buffer(capacity: headerBytes + bodyBytes + 12)
         buffer.writeString(method.rawValue)
         buffer.writeInteger(UInt8(ascii: " "))
         buffer.writeString(plan.target)
         buffer.writeStaticString(" HTTP/1.1\r\n")
         ForwardedHeaders.upstreamRequest(
-            client: client, plan: plan, host: host, contentLength: contentLength, requestID: requestID, authorization: authorization
+            client: client, plan: plan, host: host, contentLength: contentLength, requestID: requestID, authorization: authorization,
+            traceparent: traceparent
         ) { name, value in
             buffer.writeHTTPHeader(name, value)
         }
