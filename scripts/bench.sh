@@ -36,7 +36,7 @@ GATEWAY=$(bash scripts/build-release.sh | tail -1)
 
 WORK=$(mktemp -d /tmp/llm-proxy-bench.XXXXXX)
 mkdir -p "$(dirname "$JSON_OUT")"
-UP_PORT=19101; NGINX_PORT=19102; GW_PORT=19103; STREAM_PORT=19104; IDLE_PORT=19105; REDIS_PORT=19106; GW_SHARED_PORT=19107; NGINX_LOG_PORT=19108; GW_LOG_PORT=19109
+UP_PORT=19101; NGINX_PORT=19102; GW_PORT=19103; STREAM_PORT=19104; IDLE_PORT=19105; REDIS_PORT=19106; GW_SHARED_PORT=19107; NGINX_LOG_PORT=19108; GW_LOG_PORT=19109; GW_TRACE_PORT=19110; GW_TRACE_SAMPLED_PORT=19111
 PIDS=()
 cleanup() {
   for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
@@ -68,6 +68,8 @@ http {
     listen 127.0.0.1:$UP_PORT reuseport;
     location / { default_type application/json; return 200 '$RESPONSE'; }
     location /v1/responses { default_type application/json; return 200 '$RESPONSES_RESPONSE'; }
+    # An OTLP/HTTP collector that takes every export.
+    location /v1/traces { default_type application/x-protobuf; return 200 ''; }
   }
 }
 EOF
@@ -138,6 +140,13 @@ sed -e "s/port: $GW_PORT,/port: $GW_SHARED_PORT,/" "$WORK/gateway.yaml" > "$WORK
 printf 'shared_state: {redis_url: "redis://127.0.0.1:%s", timeout_ms: 50}\n' "$REDIS_PORT" >> "$WORK/gateway-shared.yaml"
 # And with the default log level, so its access log is on (to a file, as a container's stderr goes).
 sed -e "s/port: $GW_PORT,/port: $GW_LOG_PORT,/" "$WORK/gateway.yaml" > "$WORK/gateway-logged.yaml"
+# And with tracing on, every request sampled, and a hundredth of them; the
+# collector is the upstream nginx (on the load core).
+for variant in "$GW_TRACE_PORT 1.0" "$GW_TRACE_SAMPLED_PORT 0.01"; do
+  set -- $variant
+  sed -e "s/port: $GW_PORT,/port: $1,/" "$WORK/gateway.yaml" > "$WORK/gateway-trace-$1.yaml"
+  printf 'tracing: {otlp_endpoint: "http://127.0.0.1:%s", sample_ratio: %s}\n' "$UP_PORT" "$2" >> "$WORK/gateway-trace-$1.yaml"
+done
 # wrk_post BODY KEY: a wrk script that POSTs BODY with KEY.
 wrk_post() {
   cat <<EOF
@@ -302,6 +311,23 @@ done
 SHARED_ERRORS=$(curl -fs "http://127.0.0.1:$GW_SHARED_PORT/metrics" | awk '/^llm_proxy_shared_state_errors_total / {print $2}')
 kill "$GW_SHARED_PID" 2>/dev/null || true
 
+echo "== tracing: sample_ratio 1.0 and 0.01 against tracing off, $CONNECTIONS connections (${DURATION}s each, best of 2)"
+launch_gateway "$WORK/gateway-trace-$GW_TRACE_PORT.yaml" "$GW_TRACE_PORT" error "$WORK/gateway-trace.log"
+GW_TRACE_PID=$LAUNCHED_PID
+launch_gateway "$WORK/gateway-trace-$GW_TRACE_SAMPLED_PORT.yaml" "$GW_TRACE_SAMPLED_PORT" error "$WORK/gateway-trace-sampled.log"
+GW_TRACE_SAMPLED_PID=$LAUNCHED_PID
+for round in 1 2; do
+  run untraced "http://127.0.0.1:$GW_PORT/v1/chat/completions" "$CONNECTIONS" "$DURATION" "$GW_PID"
+  keep_best untraced
+  run traced "http://127.0.0.1:$GW_TRACE_PORT/v1/chat/completions" "$CONNECTIONS" "$DURATION" "$GW_TRACE_PID"
+  keep_best traced
+  run traced_sampled "http://127.0.0.1:$GW_TRACE_SAMPLED_PORT/v1/chat/completions" "$CONNECTIONS" "$DURATION" "$GW_TRACE_SAMPLED_PID"
+  keep_best traced_sampled
+done
+# Spans exported and shed: the collector's request count is not kept, the gateway's losses are.
+DROPPED_SPANS=$(curl -fs "http://127.0.0.1:$GW_TRACE_PORT/metrics" | awk '/^llm_proxy_dropped_spans_total / {print $2}')
+kill "$GW_TRACE_PID" "$GW_TRACE_SAMPLED_PID" 2>/dev/null || true
+
 echo "== added latency at 1 connection (${DURATION}s each)"
 run direct "http://127.0.0.1:$UP_PORT/v1/chat/completions" 1 "$DURATION" ""
 DIRECT_P50=$(to_ms "$R_P50")
@@ -352,6 +378,8 @@ LOG_COST_RATIO=$(ratio "${CPU[gateway_log]}" "${CPU[gateway]}")
 LOG_NGINX_RATIO=$(ratio "${CPU[gateway_log]}" "${CPU[nginx_log]}")
 SHARED_CPU_RATIO=$(ratio "${CPU[shared]}" "${CPU[local]}")
 SHARED_CPU1_RATIO=$(ratio "${CPU[shared1]}" "${CPU[local1]}")
+TRACE_RATIO=$(ratio "${CPU[traced]}" "${CPU[untraced]}")
+TRACE_SAMPLED_RATIO=$(ratio "${CPU[traced_sampled]}" "${CPU[untraced]}")
 SHARED_P50_DELTA=$(awk -v a="${P50[shared1]}" -v b="${P50[local1]}" 'BEGIN{printf "%.3f", a-b}')
 
 echo
@@ -370,6 +398,7 @@ echo "ratio requests_per_second llm-proxy/nginx = ${RPS_RATIO}x   (target >= 0.6
 echo "ratio added_latency llm-proxy/nginx = ${ADDED_RATIO}x   (target <= 1.5x)"
 echo "ratio cpu_per_request /v1/responses / chat = ${RESPONSES_RATIO}x   (target <= 1.1x)"
 echo "shared_state (key limit in Redis) vs local limit: cpu_per_request ${SHARED_CPU_RATIO}x at $CONNECTIONS connections (${CPU[shared]} vs ${CPU[local]} us), ${SHARED_CPU1_RATIO}x at 1 (${CPU[shared1]} vs ${CPU[local1]} us); p50 at 1 connection ${P50[shared1]} vs ${P50[local1]} ms (+${SHARED_P50_DELTA} ms)   (targets <= 1.3x, <= +0.1 ms); store errors ${SHARED_ERRORS:-?}"
+echo "tracing: cpu_per_request at sample_ratio 1.0 / off = ${TRACE_RATIO}x (${CPU[traced]} vs ${CPU[untraced]} us; target <= 1.15x), at 0.01 / off = ${TRACE_SAMPLED_RATIO}x (${CPU[traced_sampled]} us; target: within noise); ${DROPPED_SPANS:-?} spans dropped"
 echo "llm-proxy peak RSS after the 64-connection runs: $((RSS_KB / 1024)) MB (target < 100 MB)"
 HELD_PER_STREAM_KB=$(awk -v peak="$HELD_PEAK_KB" -v idle="$IDLE_RSS_KB" -v n="$HELD_STREAMS" 'BEGIN{printf "%.1f", (peak - idle) / n}')
 echo "llm-proxy peak RSS with $HELD_STREAMS held streams: $((HELD_PEAK_KB / 1024)) MB, ${HELD_PER_STREAM_KB} KB per stream above idle (target < 100 MB at 10000)"
@@ -392,6 +421,7 @@ cat > "$JSON_OUT" <<EOF
  "startup_ms": $STARTUP_MS, "idle_rss_kb": $IDLE_RSS_KB, "held_streams_peak_rss_kb": $HELD_PEAK_KB, "held_stream_kb_above_idle": $HELD_PER_STREAM_KB, "open_file_hard_limit": "$NOFILE_HARD",
  "streams_direct": $STREAM_DIRECT, "streams_llm_proxy": $STREAM_GW, "held_streams": $HELD, "held_streams_nginx": $HELD_NGINX, "nginx_held_peak_rss_kb": $NGINX_HELD_PEAK_KB, "nginx_held_stream_kb": $NGINX_PER_STREAM_KB,
  "shared_state": {"cpu_us_local": ${CPU[local]}, "cpu_us_shared": ${CPU[shared]}, "cpu_us_local_1conn": ${CPU[local1]}, "cpu_us_shared_1conn": ${CPU[shared1]}, "p50_ms_local_1conn": ${P50[local1]}, "p50_ms_shared_1conn": ${P50[shared1]}, "store_errors": ${SHARED_ERRORS:-null}},
- "ratios": {"cpu_per_request": $CPU_RATIO, "held_stream_memory": $HELD_RATIO, "access_log_cost": $LOG_COST_RATIO, "access_log_vs_nginx": $LOG_NGINX_RATIO, "shared_state_cpu": $SHARED_CPU_RATIO, "shared_state_cpu_1conn": $SHARED_CPU1_RATIO, "responses_cpu_vs_chat": $RESPONSES_RATIO, "rps": $RPS_RATIO, "added_latency": $ADDED_RATIO}}
+ "tracing": {"cpu_us_off": ${CPU[untraced]}, "cpu_us_ratio_1": ${CPU[traced]}, "cpu_us_ratio_0_01": ${CPU[traced_sampled]}, "dropped_spans": ${DROPPED_SPANS:-null}},
+ "ratios": {"cpu_per_request": $CPU_RATIO, "tracing_1": $TRACE_RATIO, "tracing_0_01": $TRACE_SAMPLED_RATIO, "held_stream_memory": $HELD_RATIO, "access_log_cost": $LOG_COST_RATIO, "access_log_vs_nginx": $LOG_NGINX_RATIO, "shared_state_cpu": $SHARED_CPU_RATIO, "shared_state_cpu_1conn": $SHARED_CPU1_RATIO, "responses_cpu_vs_chat": $RESPONSES_RATIO, "rps": $RPS_RATIO, "added_latency": $ADDED_RATIO}}
 EOF
 echo "results: $JSON_OUT"
