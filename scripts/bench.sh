@@ -69,7 +69,7 @@ http {
     location / { default_type application/json; return 200 '$RESPONSE'; }
     location /v1/responses { default_type application/json; return 200 '$RESPONSES_RESPONSE'; }
     # An OTLP/HTTP collector that takes every export.
-    location /v1/traces { default_type application/x-protobuf; return 200 ''; }
+    location /v1/traces { client_max_body_size 64m; default_type application/x-protobuf; return 200 ''; }
   }
 }
 EOF

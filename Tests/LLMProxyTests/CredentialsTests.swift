@@ -141,13 +141,40 @@ import Testing
         }
     }
 
-    @Test func serviceAccountTokensAreRenewedUnderContinuousTraffic() async throws {
-        let tokens = try await TokenEndpoint(lifetimeSeconds: 3)
+    /// A gateway whose config `yaml` makes for a token endpoint of its own and
+    /// an upstream that checks every bearer; afterwards, no request went
+    /// without a valid token and no token request left a connection open.
+    static func withTokenGateway(
+        lifetimeSeconds: Double, environment: [String: String] = [:], logCapture: LogCapture? = nil,
+        yaml: (_ tokens: TokenEndpoint, _ upstream: MockUpstream) throws -> String,
+        _ body: (_ gateway: GatewayHarness, _ tokens: TokenEndpoint, _ upstream: MockUpstream, _ refused: Refusals) async throws -> Void
+    ) async throws {
+        let tokens = try await TokenEndpoint(lifetimeSeconds: lifetimeSeconds)
         let refused = Refusals()
-        let upstream = try await Self.checkingUpstream(tokens, refused: refused)
-        let keyFile = try tokens.serviceAccountFile(in: try temporaryDirectory())
+        let upstream = try await checkingUpstream(tokens, refused: refused)
+        do {
+            try await withGateway(yaml: try yaml(tokens, upstream), environment: environment, logCapture: logCapture) { gateway in
+                try await body(gateway, tokens, upstream, refused)
+            }
+        } catch {
+            await upstream.stop()
+            await tokens.stop()
+            throw error
+        }
+        #expect(refused.all.isEmpty, "sent without a valid token: \(refused.all.prefix(3))")
+        #expect(tokens.server.connectionsOpen == 0)
+        await upstream.stop()
+        await tokens.stop()
+    }
+
+    /// `serviceAccountYAML` with a key file of `tokens`.
+    static func serviceAccountYAML(_ tokens: TokenEndpoint, _ upstream: MockUpstream) throws -> String {
+        serviceAccountYAML(upstream: upstream.baseURL, keyFile: try tokens.serviceAccountFile(in: try temporaryDirectory()).path)
+    }
+
+    @Test func serviceAccountTokensAreRenewedUnderContinuousTraffic() async throws {
         let capture = LogCapture(level: .debug)
-        try await withGateway(yaml: Self.serviceAccountYAML(upstream: upstream.baseURL, keyFile: keyFile.path), logCapture: capture) { gateway in
+        try await Self.withTokenGateway(lifetimeSeconds: 3, logCapture: capture, yaml: Self.serviceAccountYAML) { gateway, tokens, upstream, refused in
             // The first token is in hand before the listener accepts.
             #expect(tokens.issuedCount == 1)
             let stop = Date().addingTimeInterval(8)
@@ -187,19 +214,11 @@ import Testing
                 #expect(!healthText.contains(secret) && !logText.contains(secret) && !metrics.contains(secret), "\(secret.prefix(12))…")
             }
         }
-        // A renewal leaves no connection behind.
-        #expect(tokens.server.connectionsOpen == 0)
-        await upstream.stop()
-        await tokens.stop()
     }
 
     @Test func aProviderGoesDownOnlyWhenItsTokenRunsOutAndComesBackWithTheNext() async throws {
-        let tokens = try await TokenEndpoint(lifetimeSeconds: 3)
-        let refused = Refusals()
-        let upstream = try await Self.checkingUpstream(tokens, refused: refused)
-        let keyFile = try tokens.serviceAccountFile(in: try temporaryDirectory())
         let capture = LogCapture()
-        try await withGateway(yaml: Self.serviceAccountYAML(upstream: upstream.baseURL, keyFile: keyFile.path), logCapture: capture) { gateway in
+        try await Self.withTokenGateway(lifetimeSeconds: 3, logCapture: capture, yaml: Self.serviceAccountYAML) { gateway, tokens, upstream, refused in
             #expect(try await TestClient.chat(port: gateway.port).status == 200)
             // The endpoint fails from 0.1 s after the first token: it may be sent until 2.7 s.
             try await Task.sleep(for: .milliseconds(100))
@@ -238,17 +257,11 @@ import Testing
             #expect(try await TestClient.chat(port: gateway.port).status == 200)
             #expect(capture.entries.contains { $0.message == "provider is up" })
         }
-        #expect(refused.all.isEmpty)
-        #expect(tokens.server.connectionsOpen == 0)
-        await upstream.stop()
-        await tokens.stop()
     }
 
     @Test func theMetadataServersTokenIsUsed() async throws {
-        let tokens = try await TokenEndpoint(lifetimeSeconds: 3600)
-        let refused = Refusals()
-        let upstream = try await Self.checkingUpstream(tokens, refused: refused)
-        let yaml = """
+        try await Self.withTokenGateway(lifetimeSeconds: 3600, yaml: { tokens, upstream in
+            """
             health_check: {enabled: false}
             providers:
               - name: vertex-on-gke
@@ -259,7 +272,7 @@ import Testing
             master_keys:
               - {name: team, key: sk-test}
             """
-        try await withGateway(yaml: yaml) { gateway in
+        }) { gateway, tokens, upstream, _ in
             #expect(try await TestClient.chat(port: gateway.port).status == 200)
             let grant = try #require(tokens.grants.first)
             #expect(grant.request.method == "GET")
@@ -269,16 +282,14 @@ import Testing
             #expect(upstream.requests.first?.uri == "/v1/projects/p/locations/us-central1/endpoints/openapi/chat/completions")
             #expect(tokens.isValid(authorization: upstream.requests.first?.header("Authorization")))
         }
-        #expect(refused.all.isEmpty)
-        await upstream.stop()
-        await tokens.stop()
     }
 
     @Test func entraIDTokensReplaceTheAzureAPIKey() async throws {
-        let tokens = try await TokenEndpoint(lifetimeSeconds: 3600)
-        let refused = Refusals()
-        let upstream = try await Self.checkingUpstream(tokens, refused: refused)
-        let yaml = """
+        let secret = "entra~Secret+with/odd=chars"
+        let capture = LogCapture(level: .debug)
+        let environment = ["TENANT": "contoso-tenant", "SECRET": secret]
+        try await Self.withTokenGateway(lifetimeSeconds: 3600, environment: environment, logCapture: capture, yaml: { tokens, upstream in
+            """
             health_check: {enabled: false}
             providers:
               - name: azure-entra
@@ -294,9 +305,7 @@ import Testing
             master_keys:
               - {name: team, key: sk-test}
             """
-        let secret = "entra~Secret+with/odd=chars"
-        let capture = LogCapture(level: .debug)
-        try await withGateway(yaml: yaml, environment: ["TENANT": "contoso-tenant", "SECRET": secret], logCapture: capture) { gateway in
+        }) { gateway, tokens, upstream, _ in
             #expect(try await TestClient.chat(port: gateway.port).status == 200)
             let grant = try #require(tokens.grants.first)
             #expect(grant.request.method == "POST")
@@ -317,9 +326,6 @@ import Testing
                 #expect(!text.contains("entra~Secret") && !text.contains(token))
             }
         }
-        #expect(refused.all.isEmpty)
-        await upstream.stop()
-        await tokens.stop()
     }
 
     @Test func aReloadKeepsTheTokenOfUnchangedCredentialsAndFetchesChangedOnesFirst() async throws {

@@ -91,18 +91,7 @@ public struct ConfigParser {
         if let n = fields["service_name"], let v = string(n, "tracing.service_name") {
             if v.isEmpty { report(n, "tracing.service_name must not be empty") } else { tracing.serviceName = v }
         }
-        if let n = fields["headers"], let pairs = stringPairs(n, "tracing.headers") {
-            for (key, value, keyNode) in pairs {
-                // Never the value: it is usually a collector's API key.
-                if !HeaderName.isValid(key.string) {
-                    report(keyNode, "tracing.headers: '\(key.string)' is not a valid HTTP header name")
-                } else if value.contains(where: { $0 == "\r" || $0 == "\n" }) {
-                    report(keyNode, "tracing.headers: the value of header '\(key.string)' contains a line break")
-                } else {
-                    tracing.headers.append((key.string, value))
-                }
-            }
-        }
+        if let n = fields["headers"] { tracing.headers = headerPairs(n, "tracing.headers", label: "tracing.headers") }
         return tracing
     }
 
@@ -227,17 +216,7 @@ public struct ConfigParser {
             if v < 1 { report(n, "\(label): weight must be an integer >= 1, not \(v)") } else { weight = v }
         }
         var headers: [(name: String, value: String)] = []
-        if let n = fields["headers"], let pairs = stringPairs(n, "\(label) headers") {
-            for (key, value, keyNode) in pairs {
-                if !HeaderName.isValid(key.string) {
-                    report(keyNode, "\(label): '\(key.string)' is not a valid HTTP header name")
-                } else if value.contains(where: { $0 == "\r" || $0 == "\n" }) {
-                    report(keyNode, "\(label): the value of header '\(key.string)' contains a line break")
-                } else {
-                    headers.append((key.string, value))
-                }
-            }
-        }
+        if let n = fields["headers"] { headers = headerPairs(n, "\(label) headers", label: label) }
         var apiVersion = ProviderConfig.defaultAzureAPIVersion
         if let n = fields["api_version"], let v = string(n, "\(label) api_version") {
             if type != .azure { report(n, "\(label): api_version applies only to azure providers") }
@@ -555,6 +534,24 @@ public struct ConfigParser {
             pairs.append((key, value.string, keyNode))
         }
         return pairs
+    }
+
+    /// Headers the gateway sends (a provider's, the collector's): valid
+    /// names, values without line breaks. A value is never quoted back: it
+    /// is often a key.
+    private mutating func headerPairs(_ node: Node, _ what: String, label: String) -> [(name: String, value: String)] {
+        guard let pairs = stringPairs(node, what) else { return [] }
+        var headers: [(name: String, value: String)] = []
+        for (key, value, keyNode) in pairs {
+            if !HeaderName.isValid(key.string) {
+                report(keyNode, "\(label): '\(key.string)' is not a valid HTTP header name")
+            } else if value.contains(where: { $0 == "\r" || $0 == "\n" }) {
+                report(keyNode, "\(label): the value of header '\(key.string)' contains a line break")
+            } else {
+                headers.append((key.string, value))
+            }
+        }
+        return headers
     }
 
     private mutating func string(_ node: Node, _ what: String) -> String? {

@@ -31,6 +31,7 @@ struct OTelDiagnostics: LogHandler {
         guard event.level >= .warning else { return }
         var forwarded = all
         forwarded["component"] = forwarded["component"] ?? "swift-otel"
+        if let error = event.error { forwarded["error"] = "\(error)" }
         forward.log(level: event.level, "tracing: \(message)", metadata: forwarded)
     }
 }

@@ -36,7 +36,8 @@ final class TracingBackend: Sendable {
         configuration.traces.batchSpanProcessor.scheduleDelay = .seconds(1)
         configuration.traces.batchSpanProcessor.exportTimeout = .seconds(5)
         configuration.traces.batchSpanProcessor.maxQueueSize = 16_384
-        configuration.traces.batchSpanProcessor.maxExportBatchSize = 4_096
+        // About 300 KB an export: well within a collector's request limit.
+        configuration.traces.batchSpanProcessor.maxExportBatchSize = 1_024
         let diagnostics = Logger(label: "llm-proxy.tracing") { _ in
             var handler = OTelDiagnostics(forward: logger, onDrop: onDrop)
             handler.logLevel = .warning
