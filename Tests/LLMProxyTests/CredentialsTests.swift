@@ -1,6 +1,9 @@
 import Foundation
 @testable import LLMProxyCore
-import LLMProxyServer
+@testable import LLMProxyServer
+import Logging
+import NIOPosix
+import Prometheus
 import LLMProxyTestSupport
 import NIOCore
 import Synchronization
@@ -326,6 +329,25 @@ import Testing
                 #expect(!text.contains("entra~Secret") && !text.contains(token))
             }
         }
+    }
+
+    @Test func aWaitForTheFirstTokenGivesUpAtItsBound() async throws {
+        let hanging = try await MockUpstream { _ in .hang }
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let renewer = CredentialRenewer(
+            provider: "p", credentials: .gcpMetadata(metadata: try #require(UpstreamEndpoint(parsing: hanging.baseURL))),
+            client: OneShotHTTPClient(group: group, tls: TLSContextCache(), liveObjects: LiveObjectCounts()), verifyTLS: true,
+            status: CredentialStatus(), metrics: GatewayMetrics(registry: PrometheusCollectorRegistry()), logger: Logger(label: "test"),
+            onChange: { _ in })
+        renewer.start()
+        let started = ContinuousClock.now
+        await renewer.waitForFirstAnswer(timeout: .milliseconds(300))
+        let waited = ContinuousClock.now - started
+        #expect(waited < .seconds(2), "waited \(waited) for an endpoint that never answers")
+        #expect(renewer.current == nil)
+        renewer.stop()
+        try await group.shutdownGracefully()
+        await hanging.stop()
     }
 
     @Test func aReloadKeepsTheTokenOfUnchangedCredentialsAndFetchesChangedOnesFirst() async throws {

@@ -19,7 +19,8 @@ final class CredentialRenewer: Sendable {
     private let onChange: @Sendable (CredentialRenewer) -> Void
     private let token = Mutex<LoopCredential?>(nil)
     private let task = Mutex<Task<Void, Never>?>(nil)
-    /// Resumed once the first fetch has an answer (a token or a failure).
+    /// Resumed once the first fetch has an answer (a token or a failure), or
+    /// when a wait for it gives up.
     private let firstAnswer = Mutex<(done: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
 
     /// How long one token request may take, connect included.
@@ -69,10 +70,12 @@ final class CredentialRenewer: Sendable {
                     if resumeNow { continuation.resume() }
                 }
             }
-            group.addTask { try? await Task.sleep(for: timeout) }
+            group.addTask {
+                // Past the wait, the waiter is let go (the group waits for both).
+                if (try? await Task.sleep(for: timeout)) != nil { self.markFirstAnswer() }
+            }
             await group.next()
             group.cancelAll()
-            // The waiter left behind is resumed by the first answer or by `stop`.
         }
     }
 

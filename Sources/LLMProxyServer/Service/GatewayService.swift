@@ -17,6 +17,9 @@ public struct GatewayService: Service {
 
     public func run() async throws {
         try await gateway.start()
+        // Serving needs a fraction of what starting touched (see `StartupPages`).
+        let advised = StartupPages.release()
+        gateway.logger.debug("startup pages given back", metadata: ["advised_bytes": "\(advised)"])
         let reloader = self.reloader
         await withTaskGroup(of: Void.self) { group in
             group.addTask {
