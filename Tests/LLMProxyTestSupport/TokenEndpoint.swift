@@ -26,6 +26,7 @@ package final class TokenEndpoint: Sendable {
         var grants: [Grant] = []
         var failing = false
         var counter = 0
+        var firstIssuedAt: Date?
     }
 
     private let state = Mutex(State())
@@ -33,6 +34,8 @@ package final class TokenEndpoint: Sendable {
     package var baseURL: String { server.baseURL }
     package var grants: [Grant] { state.withLock { $0.grants } }
     package var issuedCount: Int { state.withLock { $0.issued.count } }
+    /// When the first token was issued.
+    package var firstIssuedAt: Date? { state.withLock { $0.firstIssuedAt } }
 
     /// `lifetimeSeconds`: each token's `expires_in`.
     package init(lifetimeSeconds: Double = 3) async throws {
@@ -90,6 +93,7 @@ package final class TokenEndpoint: Sendable {
             state.counter += 1
             let token = "ya29.test-token-\(state.counter)-\(UUID().uuidString)"
             state.issued[token] = Date().addingTimeInterval(lifetimeSeconds)
+            if state.firstIssuedAt == nil { state.firstIssuedAt = Date() }
             return token
         }
         guard let token else {
