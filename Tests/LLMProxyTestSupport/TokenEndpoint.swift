@@ -31,6 +31,10 @@ package final class TokenEndpoint: Sendable {
 
     private let state = Mutex(State())
 
+    /// One key pair for every endpoint of the run: making a 2,048-bit RSA key
+    /// takes up to a second of CPU, which loaded the tests running beside these.
+    private static let sharedKey = Result { try _RSA.Signing.PrivateKey(keySize: .bits2048) }
+
     package var baseURL: String { server.baseURL }
     package var grants: [Grant] { state.withLock { $0.grants } }
     package var issuedCount: Int { state.withLock { $0.issued.count } }
@@ -39,7 +43,7 @@ package final class TokenEndpoint: Sendable {
 
     /// `lifetimeSeconds`: each token's `expires_in`.
     package init(lifetimeSeconds: Double = 3) async throws {
-        let key = try _RSA.Signing.PrivateKey(keySize: .bits2048)
+        let key = try Self.sharedKey.get()
         privateKey = key
         self.lifetimeSeconds = lifetimeSeconds
         // The server's behaviour needs `self`; it is set right after.

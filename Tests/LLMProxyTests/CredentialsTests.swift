@@ -350,8 +350,10 @@ import Testing
         #expect(waited < .seconds(2), "waited \(waited) for an endpoint that never answers")
         #expect(renewer.current == nil)
         renewer.stop()
-        try await group.shutdownGracefully()
+        // The endpoint's close ends the token request in flight; then the task.
         await hanging.stop()
+        await renewer.finished()
+        try await group.shutdownGracefully()
     }
 
     @Test func aReloadKeepsTheTokenOfUnchangedCredentialsAndFetchesChangedOnesFirst() async throws {

@@ -120,8 +120,13 @@ import Testing
             """
     }
 
+    /// Every loop connected: a request on a loop still connecting is decided
+    /// by `on_unavailable`, without the store (a race a loaded run lost).
     static func waitConnected(_ gateway: GatewayHarness) async throws {
-        try await waitUntil(seconds: 5) { (gateway.gateway.state.sharedState.summary?.connected ?? 0) > 0 }
+        try await waitUntil(seconds: 5) {
+            guard let summary = gateway.gateway.state.sharedState.summary else { return false }
+            return summary.connected == summary.loops && summary.loops > 0
+        }
     }
 
     /// `count` chats spread over `ports`, as fast as they go; how many were admitted.

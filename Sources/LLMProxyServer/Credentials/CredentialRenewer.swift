@@ -57,6 +57,11 @@ final class CredentialRenewer: Sendable {
         markFirstAnswer()
     }
 
+    /// Once the task has seen `stop` (a token request in flight ends first).
+    func finished() async {
+        await task.withLock { $0 }?.value
+    }
+
     /// Returns once the first fetch has been answered, or after `timeout`.
     func waitForFirstAnswer(timeout: Duration) async {
         await withTaskGroup(of: Void.self) { group in

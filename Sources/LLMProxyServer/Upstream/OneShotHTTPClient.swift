@@ -49,31 +49,35 @@ struct OneShotHTTPClient: Sendable {
             promise.fail(error)
             throw error
         }
-        let connecting = bootstrap.connect(host: endpoint.host, port: endpoint.port)
-        let channel: any Channel
-        do {
-            channel = try await connecting.get()
-        } catch {
-            promise.fail(error)
-            throw error
+        // Everything after the connect runs on the loop, the clean-up too:
+        // done after the await, a gateway shutting down its loops meanwhile
+        // would have it scheduled on a loop that is gone.
+        let headers = Self.headers(endpoint: endpoint, method: method, extra: extra, bodyCount: body.count)
+        let answered = bootstrap.connect(host: endpoint.host, port: endpoint.port).flatMap { channel -> EventLoopFuture<Response> in
+            channel.write(HTTPClientRequestPart.head(HTTPRequestHead(version: .http1_1, method: method, uri: target, headers: headers)), promise: nil)
+            if !body.isEmpty { channel.write(HTTPClientRequestPart.body(.byteBuffer(ByteBuffer(bytes: body))), promise: nil) }
+            channel.writeAndFlush(HTTPClientRequestPart.end(nil), promise: nil)
+            let timer = eventLoop.scheduleTask(in: timeout) {
+                promise.fail(RequestError(description: "no answer within \(timeout.nanoseconds / 1_000_000) ms"))
+            }
+            promise.futureResult.whenComplete { _ in
+                timer.cancel()
+                channel.close(promise: nil)
+            }
+            return promise.futureResult
         }
+        answered.whenFailure { promise.fail($0) }
+        return try await answered.get()
+    }
+
+    private static func headers(endpoint: UpstreamEndpoint, method: HTTPMethod, extra: [(name: String, value: String)], bodyCount: Int) -> HTTPHeaders {
         var headers = HTTPHeaders()
         headers.add(name: "Host", value: endpoint.hostHeader)
         headers.add(name: "Connection", value: "close")
         if !extra.contains(where: { $0.name.lowercased() == "accept" }) { headers.add(name: "Accept", value: "application/json") }
         for header in extra { headers.add(name: header.name, value: header.value) }
-        if method != .GET { headers.add(name: "Content-Length", value: String(body.count)) }
-        channel.write(HTTPClientRequestPart.head(HTTPRequestHead(version: .http1_1, method: method, uri: target, headers: headers)), promise: nil)
-        if !body.isEmpty { channel.write(HTTPClientRequestPart.body(.byteBuffer(ByteBuffer(bytes: body))), promise: nil) }
-        channel.writeAndFlush(HTTPClientRequestPart.end(nil), promise: nil)
-        let timer = eventLoop.scheduleTask(in: timeout) {
-            promise.fail(RequestError(description: "no answer within \(timeout.nanoseconds / 1_000_000) ms"))
-        }
-        defer {
-            timer.cancel()
-            channel.close(promise: nil)
-        }
-        return try await promise.futureResult.get()
+        if method != .GET { headers.add(name: "Content-Length", value: String(bodyCount)) }
+        return headers
     }
 }
 
