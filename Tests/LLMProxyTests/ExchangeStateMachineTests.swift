@@ -35,7 +35,7 @@ import Testing
         var machine = Self.machine(candidates: 3, maxAttempts: 2)
         _ = machine.nextAttempt()
         _ = machine.candidatePicked(0)
-        #expect(machine.connectFailed("refused") == .attemptFailed(candidate: 0, reason: "connect error: refused", countsAgainstHealth: true, reusable: false))
+        #expect(machine.connectFailed("refused") == .attemptFailed(candidate: 0, reason: "connect error: refused", kind: .connect, countsAgainstHealth: true, reusable: false))
         #expect(machine.tried == [true, false, false])
         #expect(machine.nextAttempt() == .pickCandidate)
         #expect(machine.candidatePicked(2) == .connect(candidate: 2, fresh: false, isRetry: true))
@@ -61,7 +61,7 @@ import Testing
         #expect(machine.responseBody(ByteBuffer(string: "{\"error\":")) == .none)
         #expect(machine.responseBody(ByteBuffer(string: "\"busy\"}")) == .none)
         // Read to its end, so the connection stays reusable; not a health failure twice.
-        #expect(machine.responseEnd(reusable: true) == .attemptFailed(candidate: 0, reason: "HTTP 503", countsAgainstHealth: false, reusable: true))
+        #expect(machine.responseEnd(reusable: true) == .attemptFailed(candidate: 0, reason: "HTTP 503", kind: .status(503), countsAgainstHealth: false, reusable: true))
         _ = machine.nextAttempt()
         _ = machine.candidatePicked(1)
         #expect(machine.connectFailed("refused") != .none)
@@ -108,13 +108,13 @@ import Testing
         #expect(machine.connectionFailed("closed") == .connect(candidate: 0, fresh: true, isRetry: false))
         #expect(machine.attempts == 1 && machine.retries == 0)
         #expect(machine.connectionReady(reused: false) == .sendRequest)
-        #expect(machine.connectionFailed("closed") == .attemptFailed(candidate: 0, reason: "closed", countsAgainstHealth: true, reusable: false))
+        #expect(machine.connectionFailed("closed") == .attemptFailed(candidate: 0, reason: "closed", kind: .connectionLost, countsAgainstHealth: true, reusable: false))
         // A fresh connection that fails is an attempt failed, not another stale retry.
         var fresh = Self.machine(candidates: 1, maxAttempts: 1)
         _ = fresh.nextAttempt()
         _ = fresh.candidatePicked(0)
         _ = fresh.connectionReady(reused: false)
-        #expect(fresh.connectionFailed("reset") == .attemptFailed(candidate: 0, reason: "reset", countsAgainstHealth: true, reusable: false))
+        #expect(fresh.connectionFailed("reset") == .attemptFailed(candidate: 0, reason: "reset", kind: .connectionLost, countsAgainstHealth: true, reusable: false))
     }
 
     @Test func streamsEndCompleteOnlyWithTheirAPIsSign() {

@@ -82,7 +82,7 @@ import Testing
         #expect(machine.connectionReady(reused: false) == .sendRequest)
         let notFound = HTTPResponseHead(version: .http1_1, status: .notFound)
         #expect(machine.responseHead(notFound, isEventStream: false, contentLength: 10) == .readRetryableAnswer(candidate: 0, healthFailure: nil))
-        #expect(machine.responseEnd(reusable: true) == .attemptFailed(candidate: 0, reason: "HTTP 404, not created here", countsAgainstHealth: false, reusable: true))
+        #expect(machine.responseEnd(reusable: true) == .attemptFailed(candidate: 0, reason: "HTTP 404, not created here", kind: .status(404), countsAgainstHealth: false, reusable: true))
         // One attempt allowed, yet the second candidate is asked, and not as a retry.
         #expect(machine.nextAttempt() == .pickCandidate)
         #expect(machine.candidatePicked(1) == .connect(candidate: 1, fresh: false, isRetry: false))

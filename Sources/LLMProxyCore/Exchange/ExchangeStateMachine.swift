@@ -46,8 +46,9 @@ package struct ExchangeStateMachine {
         case finishRelay(reusable: Bool, interruption: String?)
         /// This attempt failed: release the connection if one is held (to
         /// the pool when `reusable`), report the failure when it
-        /// `countsAgainstHealth`, then ask for `nextAttempt()`.
-        case attemptFailed(candidate: Int, reason: String, countsAgainstHealth: Bool, reusable: Bool)
+        /// `countsAgainstHealth`, then ask for `nextAttempt()`. `reason` is
+        /// for people (logs, the 502's message), `kind` for the attempt's span.
+        case attemptFailed(candidate: Int, reason: String, kind: FailureKind, countsAgainstHealth: Bool, reusable: Bool)
         /// No attempt is left: answer with the last provider's own error
         /// answer when one was read, else 502 naming the last failure (nil:
         /// no candidate was tried).
@@ -69,6 +70,18 @@ package struct ExchangeStateMachine {
     package struct Failure: Equatable {
         package var candidate: Int
         package var reason: String
+    }
+
+    /// How an attempt failed.
+    package enum FailureKind: Equatable {
+        /// The connection could not be made.
+        case connect
+        /// The provider has `credentials` and no usable token.
+        case noCredential
+        /// The provider answered with this status (retryable, or a 404 moved on from).
+        case status(UInt)
+        /// The connection failed or closed before the answer's head.
+        case connectionLost
     }
 
     /// A provider's error answer, read whole to be passed on if no later attempt does better.
@@ -156,7 +169,7 @@ package struct ExchangeStateMachine {
 
     package mutating func connectFailed(_ reason: String) -> Action {
         guard case .connecting(let candidate) = state else { return .none }
-        return failed(candidate: candidate, reason: "connect error: \(reason)", countsAgainstHealth: true, reusable: false)
+        return failed(candidate: candidate, reason: "connect error: \(reason)", kind: .connect, countsAgainstHealth: true, reusable: false)
     }
 
     /// The provider has `credentials` but no usable token: the attempt ends
@@ -164,7 +177,8 @@ package struct ExchangeStateMachine {
     /// already counts it down, and comes back with the next token.
     package mutating func credentialUnavailable() -> Action {
         guard case .connecting(let candidate) = state else { return .none }
-        return failed(candidate: candidate, reason: "no valid token (its credentials' renewal is failing)", countsAgainstHealth: false, reusable: false)
+        return failed(
+            candidate: candidate, reason: "no valid token (its credentials' renewal is failing)", kind: .noCredential, countsAgainstHealth: false, reusable: false)
     }
 
     // MARK: - The provider's answer
@@ -227,9 +241,9 @@ package struct ExchangeStateMachine {
                 // Not this provider's response: the attempt is given back.
                 attempts -= 1
                 movedOnFromNotFound = true
-                return failed(candidate: candidate, reason: "HTTP 404, not created here", countsAgainstHealth: false, reusable: reusable)
+                return failed(candidate: candidate, reason: "HTTP 404, not created here", kind: .status(404), countsAgainstHealth: false, reusable: reusable)
             }
-            return failed(candidate: candidate, reason: "HTTP \(head.status.code)", countsAgainstHealth: false, reusable: reusable)
+            return failed(candidate: candidate, reason: "HTTP \(head.status.code)", kind: .status(head.status.code), countsAgainstHealth: false, reusable: reusable)
         case .idle, .connecting, .awaitingHead, .finished:
             return .none
         }
@@ -247,9 +261,11 @@ package struct ExchangeStateMachine {
                 state = .connecting(candidate: candidate)
                 return .connect(candidate: candidate, fresh: true, isRetry: false)
             }
-            return failed(candidate: candidate, reason: reason, countsAgainstHealth: true, reusable: false)
+            return failed(candidate: candidate, reason: reason, kind: .connectionLost, countsAgainstHealth: true, reusable: false)
         case .readingRetryable(let candidate, let head, _):
-            return failed(candidate: candidate, reason: "HTTP \(head.status.code), then \(reason)", countsAgainstHealth: false, reusable: false)
+            return failed(
+                candidate: candidate, reason: "HTTP \(head.status.code), then \(reason)", kind: .status(head.status.code), countsAgainstHealth: false,
+                reusable: false)
         case .relaying(let candidate, _):
             state = .finished
             return .interrupt(
@@ -290,10 +306,10 @@ package struct ExchangeStateMachine {
 
     // MARK: -
 
-    private mutating func failed(candidate: Int, reason: String, countsAgainstHealth: Bool, reusable: Bool) -> Action {
+    private mutating func failed(candidate: Int, reason: String, kind: FailureKind, countsAgainstHealth: Bool, reusable: Bool) -> Action {
         lastFailure = Failure(candidate: candidate, reason: reason)
         state = .idle
-        return .attemptFailed(candidate: candidate, reason: reason, countsAgainstHealth: countsAgainstHealth, reusable: reusable)
+        return .attemptFailed(candidate: candidate, reason: reason, kind: kind, countsAgainstHealth: countsAgainstHealth, reusable: reusable)
     }
 
     private mutating func giveUp() -> Action {

@@ -58,4 +58,15 @@ public enum GenAIConventions {
     /// `error.type` of an answered request: its status code, as the HTTP
     /// conventions have it.
     public static func errorType(status: Int) -> String? { status >= 400 ? String(status) : nil }
+
+    /// `error.type` of a failed attempt: its kind, never the details (which
+    /// may name addresses or carry a provider's words).
+    package static func errorType(of failure: ExchangeStateMachine.FailureKind) -> String {
+        switch failure {
+        case .connect: return "connect_error"
+        case .noCredential: return "no_credential"
+        case .status(let code): return String(code)
+        case .connectionLost: return "connection_closed"
+        }
+    }
 }

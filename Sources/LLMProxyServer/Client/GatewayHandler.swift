@@ -544,7 +544,7 @@ final class GatewayHandler: ChannelDuplexHandler, RemovableChannelHandler, Deadl
     /// The server span of a traced request ends with the access record's facts.
     private func endTrace(_ trace: RequestTrace, record: inout RequestRecord, end: NIODeadline) {
         guard let tracing = loop.tracing else { return }
-        let name = trace.operation.isEmpty ? "\(record.method) \(record.endpoint)" : "\(trace.operation) \(record.model)"
+        let name = trace.serverSpanName(model: record.model, method: record.method, route: record.endpoint)
         var attributes = SpanAttributes()
         if !trace.operation.isEmpty { attributes[GenAIConventions.operationName] = trace.operation }
         if let provider = trace.providerName { attributes[GenAIConventions.providerName] = provider }

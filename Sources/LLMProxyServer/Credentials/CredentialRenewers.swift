@@ -7,9 +7,25 @@ import Synchronization
 /// config is installed (`prepare`), so their first token is usually in hand
 /// when the first request needs it.
 final class CredentialRenewers: Sendable {
+    /// What a renewer is for: a renewer serves a provider of another config
+    /// only when these are equal.
     private struct Key: Hashable {
         var credentials: ProviderCredentials
         var verifyTLS: Bool
+
+        init(credentials: ProviderCredentials, verifyTLS: Bool) {
+            self.credentials = credentials
+            self.verifyTLS = verifyTLS
+        }
+
+        init(_ renewer: CredentialRenewer) {
+            self.init(credentials: renewer.credentials, verifyTLS: renewer.verifyTLS)
+        }
+    }
+
+    /// `renewer` if it is for `key`.
+    private static func renewer(_ renewer: CredentialRenewer?, for key: Key) -> CredentialRenewer? {
+        renewer.flatMap { Key($0) == key ? $0 : nil }
     }
 
     typealias Publish = @Sendable (CredentialRenewer) -> Void
@@ -43,8 +59,7 @@ final class CredentialRenewers: Sendable {
             for provider in config.providers {
                 guard let credentials = provider.credentials else { continue }
                 let key = Key(credentials: credentials, verifyTLS: config.config.verifySSL)
-                if let current = state.current[provider.name], Self.key(of: current) == key { continue }
-                if let prepared = state.prepared[provider.name], Self.key(of: prepared) == key { continue }
+                if Self.renewer(state.current[provider.name], for: key) != nil || Self.renewer(state.prepared[provider.name], for: key) != nil { continue }
                 state.prepared[provider.name]?.stop()
                 let renewer = make(provider.name, credentials, config.config.verifySSL)
                 state.prepared[provider.name] = renewer
@@ -68,9 +83,9 @@ final class CredentialRenewers: Sendable {
             for provider in config.providers {
                 guard let credentials = provider.credentials else { continue }
                 let key = Key(credentials: credentials, verifyTLS: config.config.verifySSL)
-                if let current = state.current[provider.name], Self.key(of: current) == key {
+                if let current = Self.renewer(state.current[provider.name], for: key) {
                     next[provider.name] = current
-                } else if let prepared = state.prepared[provider.name], Self.key(of: prepared) == key {
+                } else if let prepared = Self.renewer(state.prepared[provider.name], for: key) {
                     next[provider.name] = prepared
                     state.prepared[provider.name] = nil
                 } else {
@@ -104,9 +119,5 @@ final class CredentialRenewers: Sendable {
             return Array(state.current.values) + Array(state.prepared.values)
         }
         for renewer in all { renewer.stop() }
-    }
-
-    private static func key(of renewer: CredentialRenewer) -> Key {
-        Key(credentials: renewer.credentials, verifyTLS: renewer.verifyTLS)
     }
 }

@@ -158,8 +158,6 @@ public final class Gateway: Sendable {
 
     public var port: Int { serverChannel.withLock { $0?.localAddress?.port ?? 0 } }
 
-    /// Swaps in a new config: new requests use it, requests in flight keep
-    /// the snapshot they started with.
     /// New or changed `credentials` get their first token before the
     /// config is installed (see `install`), so no request finds its
     /// provider waiting for one.
@@ -167,6 +165,8 @@ public final class Gateway: Sendable {
         await renewers.prepare(config, timeout: Self.firstTokenTimeout)
     }
 
+    /// Swaps in a new config: new requests use it, requests in flight keep
+    /// the snapshot they started with.
     public func install(_ config: RuntimeConfig) {
         state.replaceConfig(config)
         state.sharedState.configure(url: config.config.sharedState?.url.description)

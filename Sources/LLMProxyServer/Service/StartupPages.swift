@@ -1,3 +1,4 @@
+import Foundation
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -17,12 +18,13 @@ public enum StartupPages {
     /// How long after the listener is up (see `GatewayService.run`).
     public static let delay = Duration.milliseconds(100)
 
-
     /// Bytes of mappings advised (not all were resident); 0 where not supported.
     @discardableResult
     public static func release() -> Int {
         #if os(Linux)
-        guard let executable = executablePath(), let maps = readFile("/proc/self/maps") else { return 0 }
+        guard let executable = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe"),
+            let maps = try? String(contentsOfFile: "/proc/self/maps", encoding: .utf8)
+        else { return 0 }
         var advised = 0
         for line in maps.split(separator: "\n") {
             // "start-end perms offset dev inode path"
@@ -36,26 +38,5 @@ public enum StartupPages {
         #else
         return 0
         #endif
-    }
-
-    private static func executablePath() -> Substring? {
-        var buffer = [CChar](repeating: 0, count: 4096)
-        let count = readlink("/proc/self/exe", &buffer, buffer.count - 1)
-        guard count > 0 else { return nil }
-        return Substring(String(decoding: buffer[0..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self))
-    }
-
-    private static func readFile(_ path: String) -> String? {
-        let descriptor = open(path, O_RDONLY)
-        guard descriptor >= 0 else { return nil }
-        defer { close(descriptor) }
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 65536)
-        while true {
-            let count = read(descriptor, &chunk, chunk.count)
-            if count <= 0 { break }
-            bytes += chunk[0..<count]
-        }
-        return String(decoding: bytes, as: UTF8.self)
     }
 }

@@ -51,12 +51,18 @@ final class LoopTracing {
             name, context: trace.parent, ofKind: .server,
             at: DefaultTracerClock.Timestamp(nanosecondsSinceEpoch: trace.startNanosecondsSinceEpoch))
         trace.serverSpan = span
-        var headers: [(name: String, value: String)] = []
-        tracer.inject(span.context, into: &headers, using: TraceHeadersInjector())
-        if let traceparent = headers.first(where: { $0.name == "traceparent" })?.value, traceparent.utf8.count >= 35 {
+        if let traceparent = traceparent(of: span), traceparent.utf8.count >= 35 {
             trace.traceID = String(traceparent.dropFirst(3).prefix(32))
         }
         return span
+    }
+
+    /// `span`'s W3C `traceparent`, as swift-otel's propagator writes it (its
+    /// span context is not public).
+    private func traceparent(of span: any Span) -> String? {
+        var headers: [(name: String, value: String)] = []
+        tracer.inject(span.context, into: &headers, using: TraceHeadersInjector())
+        return headers.first { $0.name == "traceparent" }?.value
     }
 
     /// An attempt's client span, a child of the server span, and the
@@ -66,9 +72,7 @@ final class LoopTracing {
         if let previous = trace.attempt { finish(previous, error: "abandoned") }
         let span = tracer.startSpan(name, context: parent.context, ofKind: .client)
         trace.attempt = RequestTrace.Attempt(span: span, attributes: attributes)
-        var headers: [(name: String, value: String)] = []
-        tracer.inject(span.context, into: &headers, using: TraceHeadersInjector())
-        return headers.first { $0.name == "traceparent" }?.value
+        return traceparent(of: span)
     }
 
     /// The attempt in progress ended: `error` says how it failed, if it did.

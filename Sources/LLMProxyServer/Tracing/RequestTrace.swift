@@ -29,6 +29,12 @@ final class RequestTrace {
         var responseModel: String?
     }
 
+    /// `{gen_ai.operation.name} {model}` (`chat gpt-4o`); a call that is no
+    /// model API is named by its method and route.
+    func serverSpanName(model: String, method: String, route: String) -> String {
+        operation.isEmpty ? "\(method) \(route)" : "\(operation) \(model)"
+    }
+
     init(parent: InstrumentationContext, startNanosecondsSinceEpoch: UInt64) {
         self.parent = parent
         self.startNanosecondsSinceEpoch = startNanosecondsSinceEpoch

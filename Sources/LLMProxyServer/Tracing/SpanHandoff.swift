@@ -17,7 +17,7 @@ final class SpanHandoff: Sendable {
     /// Spans waiting for the exporter task beyond this are dropped (and counted).
     static let maximumPending = 16_384
 
-    private let state = Mutex<(pending: [Finished], waiter: CheckedContinuation<Bool, Never>?, finished: Bool)>(([], nil, false))
+    private let state = Mutex<(pending: [Finished], waiter: CheckedContinuation<Void, Never>?, finished: Bool)>(([], nil, false))
     private let onDrop: @Sendable (Int) -> Void
 
     init(onDrop: @escaping @Sendable (Int) -> Void) {
@@ -27,7 +27,7 @@ final class SpanHandoff: Sendable {
     /// From a loop: its batch, or what of it fits.
     func submit(_ batch: [Finished]) {
         guard !batch.isEmpty else { return }
-        let (waiter, dropped): (CheckedContinuation<Bool, Never>?, Int) = state.withLock { state in
+        let (waiter, dropped): (CheckedContinuation<Void, Never>?, Int) = state.withLock { state in
             guard !state.finished else { return (nil, batch.count) }
             let room = Self.maximumPending - state.pending.count
             state.pending += batch.prefix(max(0, room))
@@ -35,7 +35,7 @@ final class SpanHandoff: Sendable {
             return (state.waiter, max(0, batch.count - max(0, room)))
         }
         if dropped > 0 { onDrop(dropped) }
-        waiter?.resume(returning: true)
+        waiter?.resume()
     }
 
     /// For the exporter task: the next spans, or nil once `finish` was called
@@ -50,25 +50,24 @@ final class SpanHandoff: Sendable {
                 return state.finished ? .some(nil) : nil
             }
             if let taken { return taken }
-            let more = await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
                 let resumeNow = state.withLock { state -> Bool in
                     if !state.pending.isEmpty || state.finished { return true }
                     state.waiter = continuation
                     return false
                 }
-                if resumeNow { continuation.resume(returning: true) }
+                if resumeNow { continuation.resume() }
             }
-            _ = more
         }
     }
 
     /// No more spans will come; `next` drains what is left, then returns nil.
     func finish() {
-        let waiter = state.withLock { state -> CheckedContinuation<Bool, Never>? in
+        let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
             state.finished = true
             defer { state.waiter = nil }
             return state.waiter
         }
-        waiter?.resume(returning: false)
+        waiter?.resume()
     }
 }

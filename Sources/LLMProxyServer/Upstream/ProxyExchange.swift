@@ -132,18 +132,17 @@ final class ProxyExchange: UpstreamResponseDelegate, DeadlineOwner {
             releaseTransport(reusable: reusable && (request.upload == nil || uploadEnded))
             if let interruption { sink.writeResponseBody(ByteBuffer(string: request.api.row.interruption.event(interruption))) }
             if interruption != nil { trace?.streamInterrupted = true }
-            endAttemptSpan(error: interruption.map { _ in "stream_interrupted" })
+            endAttemptSpan(errorType: interruption.map { _ in "stream_interrupted" })
             record()
             sink.finishResponse()
-        case .attemptFailed(let candidate, let reason, let countsAgainstHealth, let reusable):
-            endAttemptSpan(error: reason)
+        case .attemptFailed(let candidate, let reason, let kind, let countsAgainstHealth, let reusable):
+            endAttemptSpan(errorType: GenAIConventions.errorType(of: kind))
             releaseTransport(reusable: reusable)
             let provider = providerName(of: candidate)
             if countsAgainstHealth { loop.reportOutcome(provider: provider, failure: reason) }
             loop.logger.notice("upstream attempt failed", metadata: ["provider": "\(provider)", "reason": "\(reason)"])
             run(machine.nextAttempt())
         case .giveUp(let lastAnswer, let lastFailure):
-            endAttemptSpan(error: nil)
             record()
             if let lastAnswer {
                 // An upstream answered: its own error is more useful than ours.
@@ -154,7 +153,7 @@ final class ProxyExchange: UpstreamResponseDelegate, DeadlineOwner {
             }
         case .timeout(let candidate, let error):
             dropInFlight()
-            endAttemptSpan(error: "timeout")
+            endAttemptSpan(errorType: "timeout")
             loop.reportOutcome(provider: providerName(of: candidate), failure: "timeout")
             record()
             sink.sendError(error)
@@ -162,7 +161,7 @@ final class ProxyExchange: UpstreamResponseDelegate, DeadlineOwner {
             if abandon { dropInFlight() } else { transport = nil }
             if let healthFailure { loop.reportOutcome(provider: providerName(of: candidate), failure: healthFailure) }
             trace?.streamInterrupted = true
-            endAttemptSpan(error: "stream_interrupted")
+            endAttemptSpan(errorType: "stream_interrupted")
             record()
             if sink.isEventStreamResponse {
                 sink.writeResponseBody(ByteBuffer(string: request.api.row.interruption.event(reason)))
@@ -172,7 +171,7 @@ final class ProxyExchange: UpstreamResponseDelegate, DeadlineOwner {
             }
         case .cancel:
             dropInFlight()
-            endAttemptSpan(error: "client_gone")
+            endAttemptSpan(errorType: "client_gone")
             record()
         case .none:
             break
@@ -363,22 +362,14 @@ final class ProxyExchange: UpstreamResponseDelegate, DeadlineOwner {
             attributes[GenAIConventions.serverPort] = endpoint.port
         }
         return tracing.startAttempt(
-            of: trace, serverSpanName: "\(trace.operation) \(request.model)", name: "\(trace.operation) \(upstreamModel)", attributes: attributes)
+            of: trace, serverSpanName: trace.serverSpanName(model: request.model, method: request.head.method.rawValue, route: request.api.row.endpointLabel),
+            name: "\(trace.operation) \(upstreamModel)", attributes: attributes)
     }
 
-    private func endAttemptSpan(error: String?) {
+    /// `errorType`: how the attempt failed (nil: it did not).
+    private func endAttemptSpan(errorType: String?) {
         guard let trace, let tracing = loop.tracing else { return }
-        tracing.endAttempt(of: trace, error: error.map(Self.errorType))
-    }
-
-    /// `error.type` of a failed attempt: the kind, without the details
-    /// (which may name addresses or carry a provider's words).
-    static func errorType(_ reason: String) -> String {
-        if reason.hasPrefix("connect error") { return "connect_error" }
-        if reason.hasPrefix("HTTP ") { return String(reason.dropFirst(5).prefix(3)) }
-        if reason.hasPrefix("no valid token") { return "no_credential" }
-        if reason.contains("closed") || reason.contains("reset") { return "connection_closed" }
-        return reason.count <= 32 && !reason.contains(" ") ? reason : "upstream_error"
+        tracing.endAttempt(of: trace, error: errorType)
     }
 
     /// `gen_ai.response.model`, from the answer's first part.
