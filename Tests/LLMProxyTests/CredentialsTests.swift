@@ -86,12 +86,7 @@ import Testing
         let badKey = directory.appendingPathComponent("badkey.json")
         try writeFile(#"{"type":"service_account","client_email":"a@b","private_key":"not a pem","token_uri":"https://oauth2.googleapis.com/token"}"#, to: badKey)
         func problems(_ provider: String) -> String {
-            do {
-                _ = try ConfigParser.parse("providers:\n  - \(provider)\n", file: directory.appendingPathComponent("c.yaml").path)
-                return ""
-            } catch {
-                return "\(error)"
-            }
+            configErrors("providers:\n  - \(provider)\n", file: directory.appendingPathComponent("c.yaml").path)
         }
         let missing = problems("{name: v, type: gemini, api_base: \"https://x\", credentials: {type: google_service_account, file: /nonexistent/sa.json}}")
         #expect(missing.contains("c.yaml:2:102: error: provider 'v' credentials: the key file '/nonexistent/sa.json' does not exist"), "\(missing)")

@@ -52,12 +52,7 @@ import Testing
 
     @Test func sharedStateIsValidatedWithLineAndColumn() throws {
         func problems(_ shared: String) -> String {
-            do {
-                _ = try ConfigParser.parse("providers: [{name: m, type: mock}]\nshared_state: \(shared)\n", file: "c.yaml")
-                return ""
-            } catch {
-                return "\(error)"
-            }
+            configErrors("providers: [{name: m, type: mock}]\nshared_state: \(shared)\n")
         }
         #expect(problems("{redis_url: \"http://:hunter2@x\"}").contains("c.yaml:2:"))
         #expect(!problems("{redis_url: \"http://:hunter2@x\"}").contains("hunter2"), "never the URL, which may hold the password")

@@ -57,12 +57,7 @@ import Testing
         #expect(config.tracing?.sampleRatio == 0.5)
         #expect(config.tracing?.headers.first?.value == "hc-secret")
         func problems(_ tracing: String) -> String {
-            do {
-                _ = try ConfigParser.parse("providers: [{name: m, type: mock}]\ntracing: \(tracing)\n", file: "c.yaml")
-                return ""
-            } catch {
-                return "\(error)"
-            }
+            configErrors("providers: [{name: m, type: mock}]\ntracing: \(tracing)\n")
         }
         #expect(problems("{sample_ratio: 1.5}").contains("c.yaml:2:25: error: tracing.sample_ratio must be between 0 and 1"))
         #expect(problems("{otlp_endpoint: \"grpc://x\"}").contains("c.yaml:2:26: error: tracing.otlp_endpoint 'grpc://x' is not an http(s) URL"))
