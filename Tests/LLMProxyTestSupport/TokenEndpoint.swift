@@ -19,6 +19,8 @@ package final class TokenEndpoint: Sendable {
         package var form: [String: String]
         /// Why it was refused; nil when a token was issued.
         package var refusal: String?
+        /// When it was answered.
+        package var at = Date()
     }
 
     private struct State {
