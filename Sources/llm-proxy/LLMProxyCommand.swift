@@ -20,7 +20,7 @@ struct ConfigOption: ParsableArguments {
 }
 
 struct Serve: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Run the gateway.")
+    static let configuration = CommandConfiguration(commandName: "serve", abstract: "Run the gateway.")
 
     @OptionGroup var options: ConfigOption
     @Option(name: .long, help: "Listen address (env HOST; default 0.0.0.0).") var host: String?
@@ -58,7 +58,7 @@ struct Serve: AsyncParsableCommand {
 }
 
 struct Check: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Validate the config; print every error with line:column.")
+    static let configuration = CommandConfiguration(commandName: "check", abstract: "Validate the config; print every error with line:column.")
 
     @OptionGroup var options: ConfigOption
 
@@ -75,7 +75,7 @@ struct Check: ParsableCommand {
 }
 
 struct Version: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Print the version.")
+    static let configuration = CommandConfiguration(commandName: "version", abstract: "Print the version.")
 
     func run() {
         print("llm-proxy \(LLMProxyVersion.current)")

@@ -19,7 +19,10 @@ public struct ConfigParser {
         var parser = ConfigParser(file: file)
         let root: Node?
         do {
-            root = try Yams.compose(yaml: text)
+            // `.basic`: the walk reads every scalar's text itself, so Yams'
+            // default tag rules (seven NSRegularExpressions, compiled with
+            // ICU on first use, about a millisecond of every start) buy nothing.
+            root = try Yams.compose(yaml: text, .basic)
         } catch {
             throw ConfigError([parser.yamlDiagnostic(error)])
         }
