@@ -75,7 +75,14 @@ let package = Package(
                 "LLMProxyServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
-            swiftSettings: [.swiftLanguageMode(.v6)]
+            swiftSettings: [.swiftLanguageMode(.v6)],
+            // Static-stdlib builds (scripts/build-release.sh, the image) get
+            // -export-dynamic from the toolchain's link arguments; the
+            // runtime's start-up dladdr (of its own path) then scans all
+            // 46,000 exported symbols. Nothing looks them up (README, "Start").
+            linkerSettings: [
+                .unsafeFlags(["-Xlinker", "--no-export-dynamic"], .when(platforms: [.linux], configuration: .release)),
+            ]
         ),
         .target(
             name: "LLMProxyTestSupport",

@@ -3,14 +3,10 @@
 # static standard library, exclusivity checks off in every module) in its
 # own scratch path, incrementally after the first time, and prints the
 # binary's path on its last line. Used by scripts/bench.sh and scripts/soak.sh.
-#
-# --no-export-dynamic undoes the -export-dynamic that the toolchain's
-# static-stdlib link arguments add: with 46,000 exported symbols, the
-# runtime's start-up dladdr (its own path) scans them all, and the start
-# measured 2 ms less CPU without them (README, "Footprint").
+# (Package.swift adds --no-export-dynamic to release links.)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 echo "== building llm-proxy (release, as the container image)" >&2
 swift build -c release --static-swift-stdlib --product llm-proxy --scratch-path .build-bench \
-  -Xswiftc -enforce-exclusivity=unchecked -Xlinker --no-export-dynamic 2>&1 | tail -1 >&2
+  -Xswiftc -enforce-exclusivity=unchecked 2>&1 | tail -1 >&2
 echo .build-bench/release/llm-proxy
