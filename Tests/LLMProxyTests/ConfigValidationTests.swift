@@ -60,6 +60,40 @@ import Testing
         #expect(config.providerSuffix == "Proxy")
     }
 
+    /// The config is composed with Yams' `basic` resolver (no tag rules):
+    /// every scalar is read from its text, so YAML 1.1's typed-looking forms
+    /// mean what the parser makes of them, anchors still resolve, and a
+    /// merge key is an unknown key as it always was.
+    @Test func scalarsAreReadFromTheirTextWithoutTagRules() throws {
+        let yaml = """
+            verify_ssl: no
+            watch_config: On
+            server: {port: 9_000, request_timeout_seconds: 2.5e1}
+            providers:
+              - &first
+                name: "0123"
+                api_base: http://127.0.0.1:8000/v1
+                api_key: 0x1F
+                weight: 0002
+            master_keys:
+              - {name: *first, key: sk-a}
+            """
+        #expect(errors(yaml).map(\.message) == ["master key name must be a string"])
+        let config = try ConfigLoader.load(
+            text: yaml.replacingOccurrences(of: "name: *first", with: "name: \"~\""), file: "config.yaml", environment: [:])
+        #expect(config.verifySSL == false)
+        #expect(config.watchConfig == true)
+        #expect(config.server.port == 9000)
+        #expect(config.server.requestTimeoutSeconds == 25)
+        #expect(config.providers.map(\.name) == ["0123"])
+        #expect(config.providers[0].apiKey == "0x1F")
+        #expect(config.providers[0].weight == 2)
+        #expect(config.masterKeys.map(\.name) == ["~"])
+
+        let merged = yaml + "\n  - <<: *first\n"
+        #expect(errors(merged).contains { $0.message.contains("'<<'") })
+    }
+
     @Test func unknownKeysAreRejectedWithLineAndSuggestion() {
         let yaml = """
             server:
