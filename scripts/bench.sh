@@ -273,9 +273,9 @@ echo "== warm-up"
 run warm "http://127.0.0.1:$GW_PORT/v1/chat/completions" 16 2 ""
 run warm "http://127.0.0.1:$NGINX_PORT/v1/chat/completions" 16 2 ""
 
-# Best of 3: on this shared VM one round in four or so runs 20-40% slow
-# (in one run of two rounds both logged rounds did, 1.39x against 0.89x
-# the run before).
+# Best of 3: on this shared VM a round can run 20-40% slow (in one run
+# of two rounds both logged rounds did: 1.39x, against 0.89x the run
+# before).
 echo "== throughput: $CONNECTIONS connections, ${DURATION}s each (interleaved, best of 3)"
 declare -A RPS P50 P99 CPU
 for round in 1 2 3; do
