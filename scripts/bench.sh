@@ -243,11 +243,11 @@ keep_best() {
 }
 to_ms() { awk -v v="$1" 'BEGIN { if (v ~ /us$/) {sub(/us/,"",v); printf "%.3f", v/1000} else if (v ~ /ms$/) {sub(/ms/,"",v); printf "%.3f", v} else {sub(/s/,"",v); printf "%.3f", v*1000} }'; }
 
-echo "== startup: exec to the first 200 on /health (median of 5), and idle RSS"
+echo "== startup: exec to the first 200 on /health (median of 11), and idle RSS"
 read -r STARTUP_MS IDLE_RSS_KB < <(taskset -c 0 python3 - "$GATEWAY" "$WORK/gateway.yaml" <<'PY'
 import os, socket, statistics, subprocess, sys, time
 times, rss = [], 0
-for _ in range(5):
+for _ in range(11):
     start = time.perf_counter()
     process = subprocess.Popen([sys.argv[1], "serve", "--config", sys.argv[2], "--port", "19299"],
                                env=dict(os.environ, LOG_LEVEL="error"), stderr=subprocess.DEVNULL)
