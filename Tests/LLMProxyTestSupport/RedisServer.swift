@@ -82,14 +82,7 @@ package final class RedisServer: @unchecked Sendable {
     /// One `redis-cli` command; its output.
     @discardableResult
     package func cli(_ arguments: String...) throws -> String {
-        let process = cliProcess(arguments)
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return String(decoding: data, as: UTF8.self)
+        try FinishedProcess.run(cliProcess(arguments), errors: .discarded).text
     }
 
     /// `DEBUG SLEEP seconds`, sent without waiting for it (the server answers nothing meanwhile).

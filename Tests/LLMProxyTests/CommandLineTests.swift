@@ -6,22 +6,12 @@ import Testing
 /// Their names are written out in `CommandConfiguration` (ArgumentParser
 /// would otherwise derive them by reflection at every start).
 @Suite struct CommandLineTests {
-    struct Run {
-        let status: Int32
-        let output: String
-    }
-
-    static func run(_ arguments: [String]) throws -> Run {
+    static func run(_ arguments: [String]) throws -> (status: Int32, output: String) {
         let process = Process()
         process.executableURL = SpawnedGateway.binary
         process.arguments = arguments
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return Run(status: process.terminationStatus, output: String(decoding: data, as: UTF8.self))
+        let finished = try FinishedProcess.run(process)
+        return (finished.status, finished.text)
     }
 
     @Test func helpListsTheSubcommandsByName() throws {

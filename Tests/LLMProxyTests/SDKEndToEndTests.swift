@@ -72,15 +72,10 @@ import Testing
             // The anthropic SDK's own HTTP stack honours proxy variables.
             environment["NO_PROXY"] = "127.0.0.1"
             process.environment = environment
-            let output = Pipe()
-            process.standardOutput = output
-            process.standardError = output
-            try process.run()
-            let data = output.fileHandleForReading.readDataToEndOfFile()
-            process.waitUntilExit()
-            let text = String(decoding: data, as: UTF8.self)
+            let finished = try FinishedProcess.run(process)
+            let text = finished.text
             print(text)
-            #expect(process.terminationStatus == 0, "\(text)")
+            #expect(finished.status == 0, "\(text)")
             #expect(text.contains("ALL OK"))
             #expect(!text.contains("skip google-genai"))
             #expect(!text.contains("skip anthropic"))

@@ -93,12 +93,8 @@ import Testing
         let process = Process()
         process.executableURL = python
         process.arguments = [SDKEndToEndTests.packageRoot.appendingPathComponent("Tests/tracing/decode_otlp.py").path] + paths
-        let output = Pipe()
-        process.standardOutput = output
-        try process.run()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return try JSONSerialization.jsonObject(with: data) as? [[String: Any]] ?? []
+        let finished = try FinishedProcess.run(process, errors: .inherited)
+        return try JSONSerialization.jsonObject(with: finished.output) as? [[String: Any]] ?? []
     }
 
     static func yaml(collector: String, ratio: Double = 1, upstreams: [(String, String)], extra: String = "") -> String {
