@@ -112,8 +112,11 @@ import Testing
             #expect(upstream.requests.first?.header("x-request-id") == id)
             let given = try await TestClient.chat(port: gateway.port, extraHeaders: [("X-Request-Id", "trace-abc-123")])
             #expect(given.headers.first(name: "x-request-id") == "trace-abc-123")
-            // Access lines are written in batches, about once a second.
-            try await waitUntil(seconds: 5) { lines.entries.contains { $0.metadata["request_id"] == "trace-abc-123" } }
+            // Access lines are written in batches, about once a second, one
+            // batch per event loop: the two requests may have had different loops.
+            try await waitUntil(seconds: 5) {
+                lines.entries.contains { $0.metadata["request_id"] == "trace-abc-123" } && lines.entries.contains { $0.metadata["request_id"] == id }
+            }
             let entry = try #require(lines.entries.first { $0.metadata["request_id"] == id })
             #expect(entry.metadata["key"] == "Test Key" && entry.metadata["model"] == "demo" && entry.metadata["provider"] == "a")
             #expect(entry.metadata["status"] == "200" && entry.metadata["total_tokens"] == "4" && entry.metadata["duration_ms"] != nil)
