@@ -146,7 +146,9 @@ import Testing
         }
         await hanging.stop()
         // A provider that is down: 502 in Anthropic's shape.
-        let closedPort = try await unusedPort()
+        let closed = try ClosedPort()
+        defer { closed.close() }
+        let closedPort = closed.port
         try await withGateway(yaml: """
             providers:
               - {name: claude, type: anthropic, api_base: "http://127.0.0.1:\(closedPort)", api_key: sk-ant}

@@ -14,7 +14,9 @@ import Testing
 /// request) shows up here as a count that does not go back down.
 @Suite(.serialized) struct FailurePathLeakTests {
     @Test func refusedConnectsLeaveNothingBehind() async throws {
-        let closedPort = try await unusedPort()
+        let closed = try ClosedPort()
+        defer { closed.close() }
+        let closedPort = closed.port
         try await withLeakCheck(yaml: providersYAML([("dead", "http://127.0.0.1:\(closedPort)", 1)])) { gateway in
             try await Self.run(2000, concurrency: 16) { _ in
                 let response = try await TestClient.chat(port: gateway.port)
@@ -143,7 +145,9 @@ import Testing
     }
 
     @Test func probesOfADeadProviderLeaveNothingBehind() async throws {
-        let closedPort = try await unusedPort()
+        let closed = try ClosedPort()
+        defer { closed.close() }
+        let closedPort = closed.port
         let yaml = providersYAML(
             [("dead", "http://127.0.0.1:\(closedPort)", 1)],
             extra: "health_check: {enabled: true, interval_seconds: 0.01, timeout_seconds: 0.5}\n")
@@ -163,7 +167,9 @@ import Testing
     }
 
     @Test func reloadsWhileRequestsFailLeaveNothingBehind() async throws {
-        let closedPort = try await unusedPort()
+        let closed = try ClosedPort()
+        defer { closed.close() }
+        let closedPort = closed.port
         let upstream = try await MockUpstream { _ in .json("{}", status: 503) }
         let yaml = providersYAML([("dead", "http://127.0.0.1:\(closedPort)", 1), ("failing", upstream.baseURL, 1)])
         try await withLeakCheck(yaml: yaml, upstreams: [upstream]) { gateway in

@@ -69,7 +69,9 @@ import Testing
     }
 
     @Test func passiveFailuresMarkDownBetweenProbes() async throws {
-        let dead = try await unusedPort()
+        let closed = try ClosedPort()
+        defer { closed.close() }
+        let dead = closed.port
         let live = try await MockUpstream()
         try await withGateway(yaml: providersYAML(
             [("dead", "http://127.0.0.1:\(dead)", 1), ("live", live.baseURL, 1)],

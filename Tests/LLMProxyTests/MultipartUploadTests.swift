@@ -215,7 +215,9 @@ import Testing
 
     @Test func uploadsThatFailLeaveNothingBehind() async throws {
         let upstream = try await Self.transcriber()
-        let closedPort = try await unusedPort()
+        let closed = try ClosedPort()
+        defer { closed.close() }
+        let closedPort = closed.port
         let config = Self.yaml.replacingOccurrences(of: "UPSTREAM", with: upstream.baseURL).replacingOccurrences(
             of: "\nmaster_keys:", with: "\n  - {name: dead, api_base: \"http://127.0.0.1:\(closedPort)/v1\", api_key: x, model_mapping: {dead-model: dead-model}}\nmaster_keys:")
         try await withLeakCheck(yaml: config, upstreams: [upstream]) { gateway in

@@ -198,7 +198,9 @@ import Testing
 
     @Test func closedPortIsRetriedAndAllFailingGives502() async throws {
         let healthy = try await MockUpstream()
-        let closedPort = try await unusedPort()
+        let closed = try ClosedPort()
+        defer { closed.close() }
+        let closedPort = closed.port
         try await withGateway(yaml: providersYAML([("dead", "http://127.0.0.1:\(closedPort)", 1), ("live", healthy.baseURL, 1)])) { gateway in
             for _ in 0..<6 {
                 let response = try await TestClient.chat(port: gateway.port)

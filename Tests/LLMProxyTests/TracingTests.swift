@@ -226,7 +226,9 @@ import Testing
 
     @Test func aCollectorThatIsDownOrSlowCostsClientsNothingAndDropsAreCounted() async throws {
         let upstream = try await MockUpstream()
-        let down = try await unusedPort()
+        let closed = try ClosedPort()
+        defer { closed.close() }
+        let down = closed.port
         let hanging = try await MockUpstream { _ in .hang }
         for endpoint in ["http://127.0.0.1:\(down)", hanging.baseURL] {
             let harness = try await GatewayHarness.start(yaml: Self.yaml(collector: endpoint, upstreams: [("a", upstream.baseURL)]))
