@@ -71,6 +71,15 @@ import Testing
         #expect(ResponseModelScanner.model(in: Array(#"{"candidates":[],"modelVersion":"gemini-2.5-flash-001"}"#.utf8)) == "gemini-2.5-flash-001")
         #expect(ResponseModelScanner.model(in: Array(#"{"object":"list","data":[]}"#.utf8)) == nil)
         #expect(ResponseModelScanner.model(in: Array(#"{"model":{"nested":1}}"#.utf8)) == nil)
+        // Keys that only begin like one, values that are no model name, and a part cut off mid-value.
+        #expect(ResponseModelScanner.model(in: Array(#"{"modelX":"a","models":"b","model" : "c"}"#.utf8)) == "c")
+        #expect(ResponseModelScanner.model(in: Array(#"{"model":"a\"b"}"#.utf8)) == nil)
+        #expect(ResponseModelScanner.model(in: Array(#"{"model":""}"#.utf8)) == nil)
+        #expect(ResponseModelScanner.model(in: Array(("{\"model\":\"" + String(repeating: "m", count: 199) + "\"}").utf8)) == String(repeating: "m", count: 199))
+        #expect(ResponseModelScanner.model(in: Array(("{\"model\":\"" + String(repeating: "m", count: 200) + "\"}").utf8)) == nil)
+        #expect(ResponseModelScanner.model(in: Array(#"{"model":"gpt-4"#.utf8)) == nil)
+        // Not a contiguous collection: read from a copy of its first part.
+        #expect(ResponseModelScanner.model(in: Array(#"{"model":"m-2"}"#.utf8).lazy.map { $0 }) == "m-2")
     }
 
     // MARK: - Exported spans

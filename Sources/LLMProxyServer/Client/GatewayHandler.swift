@@ -545,27 +545,23 @@ final class GatewayHandler: ChannelDuplexHandler, RemovableChannelHandler, Deadl
     private func endTrace(_ trace: RequestTrace, record: inout RequestRecord, end: NIODeadline) {
         guard let tracing = loop.tracing else { return }
         let name = trace.serverSpanName(model: record.model, method: record.method, route: record.endpoint)
-        var attributes = SpanAttributes()
-        if !trace.operation.isEmpty { attributes[GenAIConventions.operationName] = trace.operation }
-        if let provider = trace.providerName { attributes[GenAIConventions.providerName] = provider }
-        if !record.model.isEmpty { attributes[GenAIConventions.requestModel] = record.model }
-        if let model = trace.responseModel { attributes[GenAIConventions.responseModel] = model }
+        var facts = SpanFacts(operation: trace.operation, providerName: trace.providerName, responseModel: trace.responseModel)
+        if !record.model.isEmpty { facts.requestModel = record.model }
         if let usage = record.usage {
-            attributes[GenAIConventions.inputTokens] = usage.prompt
-            attributes[GenAIConventions.outputTokens] = usage.completion
+            facts.inputTokens = usage.prompt
+            facts.outputTokens = usage.completion
         }
-        attributes[GenAIConventions.requestMethod] = record.method
-        attributes[GenAIConventions.route] = record.endpoint
-        attributes[GenAIConventions.statusCode] = record.status
-        attributes[GenAIConventions.requestID] = record.requestID
-        if let key = record.keyName { attributes[GenAIConventions.keyName] = key }
-        if !record.provider.isEmpty { attributes[GenAIConventions.provider] = record.provider }
-        if record.retries > 0 { attributes[GenAIConventions.retries] = record.retries }
-        if let firstByte = record.firstByte { attributes[GenAIConventions.timeToFirstByte] = record.seconds(until: firstByte) }
-        if isEventStreamResponse || trace.streamInterrupted { attributes[GenAIConventions.streamInterrupted] = trace.streamInterrupted }
-        let errorType = trace.streamInterrupted ? "stream_interrupted" : GenAIConventions.errorType(status: record.status)
-        if let errorType { attributes[GenAIConventions.errorType] = errorType }
-        tracing.endRequest(trace, name: name, attributes: attributes, isError: errorType != nil)
+        facts.requestMethod = record.method
+        facts.route = record.endpoint
+        facts.statusCode = record.status
+        facts.requestID = record.requestID
+        facts.keyName = record.keyName
+        if !record.provider.isEmpty { facts.provider = record.provider }
+        if record.retries > 0 { facts.retries = record.retries }
+        if let firstByte = record.firstByte { facts.timeToFirstByteSeconds = record.seconds(until: firstByte) }
+        if isEventStreamResponse || trace.streamInterrupted { facts.streamInterrupted = trace.streamInterrupted }
+        facts.errorType = trace.streamInterrupted ? "stream_interrupted" : GenAIConventions.errorType(status: record.status)
+        tracing.endRequest(trace, name: name, facts: facts, isError: facts.errorType != nil)
         record.traceID = trace.traceID
     }
 

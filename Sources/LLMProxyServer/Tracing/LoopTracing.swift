@@ -28,6 +28,10 @@ final class LoopTracing {
         self.eventLoop = eventLoop
         var seed = SystemRandomNumberGenerator()
         drawState = seed.next() | 1
+        // Made on the loop (`LoopContext`): the tracing tasks this loop wakes
+        // by starting spans wait for their thread's next wake.
+        eventLoop.assertInEventLoop()
+        TracingTaskExecutor.markCurrentThreadAsEventLoop()
     }
 
     func updateSampleRatio(_ ratio: Double) { sampling = TraceSampling(ratio: ratio) }
@@ -44,17 +48,23 @@ final class LoopTracing {
         return RequestTrace(parent: parent, startNanosecondsSinceEpoch: DefaultTracerClock.now.nanosecondsSinceEpoch)
     }
 
-    /// The server span of `trace`, started at its request's arrival.
-    func serverSpan(of trace: RequestTrace, name: String) -> any Span {
+    /// The server span of `trace`, started at its request's arrival; its
+    /// trace id is read now unless the first attempt's `traceparent` will
+    /// give it (`needsTraceID` false).
+    func serverSpan(of trace: RequestTrace, name: String, needsTraceID: Bool = true) -> any Span {
         if let span = trace.serverSpan { return span }
         let span = tracer.startSpan(
             name, context: trace.parent, ofKind: .server,
             at: DefaultTracerClock.Timestamp(nanosecondsSinceEpoch: trace.startNanosecondsSinceEpoch))
         trace.serverSpan = span
-        if let traceparent = traceparent(of: span), traceparent.utf8.count >= 35 {
-            trace.traceID = String(traceparent.dropFirst(3).prefix(32))
-        }
+        if needsTraceID { trace.traceID = Self.traceID(in: traceparent(of: span)) }
         return span
+    }
+
+    /// The trace id of a `traceparent` (`00-{trace id}-{span id}-{flags}`).
+    private static func traceID(in traceparent: String?) -> String? {
+        guard let traceparent, traceparent.utf8.count >= 35 else { return nil }
+        return String(traceparent.dropFirst(3).prefix(32))
     }
 
     /// `span`'s W3C `traceparent`, as swift-otel's propagator writes it (its
@@ -67,12 +77,15 @@ final class LoopTracing {
 
     /// An attempt's client span, a child of the server span, and the
     /// `traceparent` that goes to the provider with it.
-    func startAttempt(of trace: RequestTrace, serverSpanName: String, name: String, attributes: SpanAttributes) -> String? {
-        let parent = serverSpan(of: trace, name: serverSpanName)
+    func startAttempt(of trace: RequestTrace, serverSpanName: String, name: String, facts: SpanFacts) -> String? {
+        let parent = serverSpan(of: trace, name: serverSpanName, needsTraceID: false)
         if let previous = trace.attempt { finish(previous, error: "abandoned") }
         let span = tracer.startSpan(name, context: parent.context, ofKind: .client)
-        trace.attempt = RequestTrace.Attempt(span: span, attributes: attributes)
-        return traceparent(of: span)
+        trace.attempt = RequestTrace.Attempt(span: span, facts: facts)
+        let traceparent = traceparent(of: span)
+        // The attempt's trace is its server span's: one propagator call, not two.
+        if trace.traceID == nil { trace.traceID = Self.traceID(in: traceparent) }
+        return traceparent
     }
 
     /// The attempt in progress ended: `error` says how it failed, if it did.
@@ -83,19 +96,16 @@ final class LoopTracing {
     }
 
     private func finish(_ attempt: RequestTrace.Attempt, error: String?) {
-        var attributes = attempt.attributes
-        if let status = attempt.status { attributes[GenAIConventions.statusCode] = status }
-        if let model = attempt.responseModel { attributes[GenAIConventions.responseModel] = model }
-        let errorType = error ?? attempt.status.flatMap(GenAIConventions.errorType(status:))
-        if let errorType { attributes[GenAIConventions.errorType] = errorType }
-        append(.init(span: attempt.span, attributes: attributes, isError: errorType != nil, endNanosecondsSinceEpoch: DefaultTracerClock.now.nanosecondsSinceEpoch))
+        var facts = attempt.facts
+        facts.errorType = error ?? facts.statusCode.flatMap(GenAIConventions.errorType(status:))
+        append(.init(span: attempt.span, facts: facts, isError: facts.errorType != nil, endNanosecondsSinceEpoch: DefaultTracerClock.now.nanosecondsSinceEpoch))
     }
 
-    /// The request is over: its server span ends with `attributes`.
-    func endRequest(_ trace: RequestTrace, name: String, attributes: SpanAttributes, isError: Bool) {
+    /// The request is over: its server span ends with `facts`.
+    func endRequest(_ trace: RequestTrace, name: String, facts: SpanFacts, isError: Bool) {
         endAttempt(of: trace, error: "abandoned")
         let span = serverSpan(of: trace, name: name)
-        append(.init(span: span, attributes: attributes, isError: isError, endNanosecondsSinceEpoch: DefaultTracerClock.now.nanosecondsSinceEpoch))
+        append(.init(span: span, facts: facts, isError: isError, endNanosecondsSinceEpoch: DefaultTracerClock.now.nanosecondsSinceEpoch))
     }
 
     private func append(_ finished: SpanHandoff.Finished) {

@@ -24,9 +24,7 @@ final class RequestTrace {
 
     struct Attempt {
         var span: any Span
-        var attributes: SpanAttributes
-        var status: Int?
-        var responseModel: String?
+        var facts: SpanFacts
     }
 
     /// `{gen_ai.operation.name} {model}` (`chat gpt-4o`); a call that is no

@@ -9,7 +9,7 @@ final class SpanHandoff: Sendable {
     /// A finished span's last words: set and ended by the exporter task.
     struct Finished: Sendable {
         var span: any Span
-        var attributes: SpanAttributes
+        var facts: SpanFacts
         var isError: Bool
         var endNanosecondsSinceEpoch: UInt64
     }
@@ -18,9 +18,13 @@ final class SpanHandoff: Sendable {
     static let maximumPending = 16_384
 
     private let state = Mutex<(pending: [Finished], waiter: CheckedContinuation<Void, Never>?, finished: Bool)>(([], nil, false))
+    private let onSubmit: @Sendable () -> Void
     private let onDrop: @Sendable (Int) -> Void
 
-    init(onDrop: @escaping @Sendable (Int) -> Void) {
+    /// `onSubmit` runs after each batch a loop hands over: the exporter
+    /// task's thread defers what a loop wakes (`TracingTaskExecutor`).
+    init(onSubmit: @escaping @Sendable () -> Void = {}, onDrop: @escaping @Sendable (Int) -> Void) {
+        self.onSubmit = onSubmit
         self.onDrop = onDrop
     }
 
@@ -36,6 +40,7 @@ final class SpanHandoff: Sendable {
         }
         if dropped > 0 { onDrop(dropped) }
         waiter?.resume()
+        onSubmit()
     }
 
     /// For the exporter task: the next spans, or nil once `finish` was called

@@ -11,11 +11,14 @@ import Tracing
 ///
 /// swift-otel ends a span with a lock and a task hop into its batch
 /// processor; the loops never pay that: they hand batches to `handoff`,
-/// and the task here ends them. A collector that is down or slow only
-/// fills swift-otel's queue, whose losses `OTelDiagnostics` counts.
+/// and the task here ends them. All of these tasks run on `executor`'s one
+/// thread, so a span started on a loop wakes no thread (see
+/// `TracingTaskExecutor`). A collector that is down or slow only fills
+/// swift-otel's queue, whose losses `OTelDiagnostics` counts.
 final class TracingBackend: Sendable {
     let tracer: any Tracer
     let handoff: SpanHandoff
+    let executor: TracingTaskExecutor
     private let service: ServiceGroup
     private let tasks = Mutex<(service: Task<Void, Never>?, exporter: Task<Void, Never>?)>((nil, nil))
 
@@ -50,18 +53,21 @@ final class TracingBackend: Sendable {
         let backend = try OTel.makeTracingBackend(configuration: configuration)
         tracer = backend.factory
         service = ServiceGroup(configuration: .init(services: [backend.service], logger: diagnostics))
-        handoff = SpanHandoff(onDrop: onDrop)
+        let executor = TracingTaskExecutor()
+        self.executor = executor
+        handoff = SpanHandoff(onSubmit: executor.wake, onDrop: onDrop)
     }
 
     func start() {
         let service = self.service
         let handoff = self.handoff
+        let executor = self.executor
         tasks.withLock { tasks in
-            tasks.service = Task { try? await service.run() }
-            tasks.exporter = Task {
+            tasks.service = Task(executorPreference: executor) { try? await service.run() }
+            tasks.exporter = Task(executorPreference: executor) {
                 while let spans = await handoff.next() {
                     for finished in spans {
-                        finished.span.attributes = finished.attributes
+                        finished.span.attributes = finished.facts.attributes
                         if finished.isError { finished.span.setStatus(SpanStatus(code: .error)) }
                         finished.span.end(at: DefaultTracerClock.Timestamp(nanosecondsSinceEpoch: finished.endNanosecondsSinceEpoch))
                     }
@@ -72,25 +78,33 @@ final class TracingBackend: Sendable {
 
     /// Ends what the loops handed over, then lets swift-otel export it; each
     /// step is cancelled past `timeout` (a collector that hangs does not
-    /// hold the shutdown).
+    /// hold the shutdown). The executor's thread ends after both tasks.
     func shutdown(timeout: Duration) async {
         handoff.finish()
         let (service, exporter) = tasks.withLock { $0 }
-        await Self.wait(for: exporter, atMost: timeout)
+        let exported = await Self.wait(for: exporter, atMost: timeout)
         await self.service.triggerGracefulShutdown()
-        await Self.wait(for: service, atMost: timeout)
+        let stopped = await Self.wait(for: service, atMost: timeout)
+        // A task cancelled past its time still needs the thread to end on.
+        if exported && stopped { await executor.shutdown() }
     }
 
-    private static func wait(for task: Task<Void, Never>?, atMost timeout: Duration) async {
-        guard let task else { return }
-        await withTaskGroup(of: Void.self) { group in
-            group.addTask { await task.value }
+    /// Whether `task` ended within `timeout` (it is cancelled otherwise).
+    private static func wait(for task: Task<Void, Never>?, atMost timeout: Duration) async -> Bool {
+        guard let task else { return true }
+        return await withTaskGroup(of: Bool.self) { group in
+            group.addTask {
+                await task.value
+                return true
+            }
             group.addTask {
                 try? await Task.sleep(for: timeout)
                 task.cancel()
+                return false
             }
-            await group.next()
+            let ended = await group.next() ?? false
             group.cancelAll()
+            return ended
         }
     }
 }

@@ -308,7 +308,7 @@ final class ProxyExchange: UpstreamResponseDelegate, DeadlineOwner {
     }
 
     func upstreamResponseHead(_ head: HTTPResponseHead) {
-        trace?.attempt?.status = Int(head.status.code)
+        trace?.attempt?.facts.statusCode = Int(head.status.code)
         let (isEventStream, contentLength) = ForwardedHeaders.inspectDownstream(head.headers)
         let action = machine.responseHead(head, isEventStream: isEventStream, contentLength: contentLength)
         if case .relayHead(let isEventStream, let contentLength, let candidate, let healthFailure) = action {
@@ -352,18 +352,15 @@ final class ProxyExchange: UpstreamResponseDelegate, DeadlineOwner {
         let providerName = GenAIConventions.providerName(of: provider)
         trace.providerName = providerName
         trace.responseModelRead = false
-        var attributes = SpanAttributes()
-        attributes[GenAIConventions.operationName] = trace.operation
-        attributes[GenAIConventions.providerName] = providerName
-        attributes[GenAIConventions.provider] = provider.name
-        if !upstreamModel.isEmpty { attributes[GenAIConventions.requestModel] = upstreamModel }
+        var facts = SpanFacts(operation: trace.operation, providerName: providerName, provider: provider.name)
+        if !upstreamModel.isEmpty { facts.requestModel = upstreamModel }
         if let endpoint = provider.endpoint {
-            attributes[GenAIConventions.serverAddress] = endpoint.host
-            attributes[GenAIConventions.serverPort] = endpoint.port
+            facts.serverAddress = endpoint.host
+            facts.serverPort = endpoint.port
         }
         return tracing.startAttempt(
             of: trace, serverSpanName: trace.serverSpanName(model: request.model, method: request.head.method.rawValue, route: request.api.row.endpointLabel),
-            name: "\(trace.operation) \(upstreamModel)", attributes: attributes)
+            name: "\(trace.operation) \(upstreamModel)", facts: facts)
     }
 
     /// `errorType`: how the attempt failed (nil: it did not).
@@ -375,9 +372,9 @@ final class ProxyExchange: UpstreamResponseDelegate, DeadlineOwner {
     /// `gen_ai.response.model`, from the answer's first part.
     private func readResponseModel(_ buffer: ByteBuffer, trace: RequestTrace) {
         trace.responseModelRead = true
-        guard (trace.attempt?.status ?? 0) < 300, let model = ResponseModelScanner.model(in: buffer.readableBytesView) else { return }
+        guard (trace.attempt?.facts.statusCode ?? 0) < 300, let model = buffer.withUnsafeReadableBytes({ ResponseModelScanner.model(in: $0) }) else { return }
         trace.responseModel = model
-        trace.attempt?.responseModel = model
+        trace.attempt?.facts.responseModel = model
     }
 
     // MARK: - Answers
