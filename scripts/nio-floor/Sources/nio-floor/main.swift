@@ -27,6 +27,43 @@ struct RespDecoder: ByteToMessageDecoder {
     func decodeLast(context: ChannelHandlerContext, buffer: inout ByteBuffer, seenEOF: Bool) throws -> DecodingState { try parser.decodeLast(context: context, buffer: &buffer, seenEOF: seenEOF) }
 }
 
+let requestLineEnd = " HTTP/1.1\r\nHost: 127.0.0.1:\(upstreamPort)\r\n"
+
+/// ASCII case-insensitive equality with a lowercase literal, over the name's bytes.
+func isName(_ name: String, _ lower: StaticString) -> Bool {
+    let count = lower.utf8CodeUnitCount
+    guard name.utf8.count == count else { return false }
+    let literal = lower.utf8Start
+    return name.utf8.withContiguousStorageIfAvailable { bytes in
+        for index in 0..<count where bytes[index] | 0x20 != literal[index] && bytes[index] != literal[index] { return false }
+        return true
+    } ?? (name.lowercased() == String(describing: lower))
+}
+
+extension ByteBuffer {
+    mutating func writeHeader(_ name: String, _ value: String) {
+        writeString(name)
+        writeStaticString(": ")
+        writeString(value)
+        writeStaticString("\r\n")
+    }
+
+    mutating func writeDecimal(_ value: Int) {
+        var digits: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) =
+            (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+        var value = value
+        var count = 0
+        withUnsafeMutableBytes(of: &digits) { buffer in
+            repeat {
+                buffer[19 - count] = UInt8(ascii: "0") + UInt8(value % 10)
+                value /= 10
+                count += 1
+            } while value > 0
+            _ = writeBytes(UnsafeRawBufferPointer(rebasing: buffer[(20 - count)...]))
+        }
+    }
+}
+
 final class Pool {
     var idle: [UpstreamHandler] = []
 }
@@ -76,11 +113,15 @@ final class ClientHandler: ChannelInboundHandler {
     }
     func forward(_ context: ChannelHandlerContext) {
         var out = context.channel.allocator.buffer(capacity: 512 + body.readableBytes)
-        out.writeString("POST \(head!.uri) HTTP/1.1\r\nHost: 127.0.0.1:\(upstreamPort)\r\n")
-        for (name, value) in head!.headers where name.lowercased() != "host" && name.lowercased() != "content-length" && name.lowercased() != "authorization" {
-            out.writeString(name); out.writeString(": "); out.writeString(value); out.writeString("\r\n")
+        out.writeStaticString("POST ")
+        out.writeString(head!.uri)
+        out.writeString(requestLineEnd)
+        for (name, value) in head!.headers where !isName(name, "host") && !isName(name, "content-length") && !isName(name, "authorization") {
+            out.writeHeader(name, value)
         }
-        out.writeString("Authorization: Bearer sk-upstream\r\nContent-Length: \(body.readableBytes)\r\n\r\n")
+        out.writeStaticString("Authorization: Bearer sk-upstream\r\nContent-Length: ")
+        out.writeDecimal(body.readableBytes)
+        out.writeStaticString("\r\n\r\n")
         out.writeBuffer(&body)
         if let upstream = pool.idle.popLast() {
             upstream.send(out, for: self)
@@ -102,11 +143,17 @@ final class ClientHandler: ChannelInboundHandler {
     }
     func relayHead(_ head: HTTPResponseHead) {
         var out = context!.channel.allocator.buffer(capacity: 512)
-        out.writeString("HTTP/1.1 \(head.status.code) \(head.status.reasonPhrase)\r\n")
-        for (name, value) in head.headers where name.lowercased() != "connection" && name.lowercased() != "keep-alive" {
-            out.writeString(name); out.writeString(": "); out.writeString(value); out.writeString("\r\n")
+        if head.status == .ok {
+            out.writeStaticString("HTTP/1.1 200 OK\r\n")
+        } else {
+            out.writeStaticString("HTTP/1.1 ")
+            out.writeDecimal(Int(head.status.code))
+            out.writeStaticString(" \r\n")
         }
-        out.writeString("\r\n")
+        for (name, value) in head.headers where !isName(name, "connection") && !isName(name, "keep-alive") {
+            out.writeHeader(name, value)
+        }
+        out.writeStaticString("\r\n")
         context!.write(NIOAny(out), promise: nil)
     }
     func relayBody(_ buffer: ByteBuffer) { context!.write(NIOAny(buffer), promise: nil) }
