@@ -214,7 +214,8 @@ import Testing
     func everyRequestIsTracedAtRatioOneWithItsOwnTrace() async throws {
         let collector = try await Self.collector()
         let upstream = try await MockUpstream()
-        let harness = try await GatewayHarness.start(yaml: Self.yaml(collector: collector.baseURL, upstreams: [("a", upstream.baseURL)]))
+        let capture = LogCapture()
+        let harness = try await GatewayHarness.start(yaml: Self.yaml(collector: collector.baseURL, upstreams: [("a", upstream.baseURL)]), logCapture: capture)
         for _ in 0..<10 { #expect(try await TestClient.chat(port: harness.port, model: "gpt-4o").status == 200) }
         #expect(try await TestClient.chat(port: harness.port, model: "no-such-model").status == 404)
         await harness.stop()
@@ -229,6 +230,11 @@ import Testing
         #expect(spans.filter { $0["kind"] as? Int == 3 }.count == 10)
         let traceIDs = Set(servers.compactMap { $0["trace_id"] as? String })
         #expect(upstream.requests.allSatisfy { request in traceIDs.contains(String(request.header("traceparent")?.dropFirst(3).prefix(32) ?? "")) })
+        // Each access line names its own request's trace: read from the attempt's
+        // `traceparent`, or from the server span when no attempt was made (the 404).
+        let logged = capture.entries.filter { $0.message == "request" }.compactMap { $0.metadata["trace_id"] }
+        #expect(logged.count == 11)
+        #expect(Set(logged) == traceIDs)
         await collector.stop()
         await upstream.stop()
     }
