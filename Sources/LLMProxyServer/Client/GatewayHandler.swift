@@ -2,7 +2,6 @@ import LLMProxyCore
 import Logging
 import NIOCore
 import NIOHTTP1
-import Tracing
 
 /// One client connection. Its decisions are `ClientConnectionStateMachine`'s
 /// (pipelining, body limit, keep-alive, drain, idle clients, parse errors)

@@ -48,16 +48,13 @@ final class LoopTracing {
         return RequestTrace(parent: parent, startNanosecondsSinceEpoch: DefaultTracerClock.now.nanosecondsSinceEpoch)
     }
 
-    /// The server span of `trace`, started at its request's arrival; its
-    /// trace id is read now unless the first attempt's `traceparent` will
-    /// give it (`needsTraceID` false).
-    func serverSpan(of trace: RequestTrace, name: String, needsTraceID: Bool = true) -> any Span {
+    /// The server span of `trace`, started at its request's arrival.
+    func serverSpan(of trace: RequestTrace, name: String) -> any Span {
         if let span = trace.serverSpan { return span }
         let span = tracer.startSpan(
             name, context: trace.parent, ofKind: .server,
             at: DefaultTracerClock.Timestamp(nanosecondsSinceEpoch: trace.startNanosecondsSinceEpoch))
         trace.serverSpan = span
-        if needsTraceID { trace.traceID = Self.traceID(in: traceparent(of: span)) }
         return span
     }
 
@@ -78,7 +75,7 @@ final class LoopTracing {
     /// An attempt's client span, a child of the server span, and the
     /// `traceparent` that goes to the provider with it.
     func startAttempt(of trace: RequestTrace, serverSpanName: String, name: String, facts: SpanFacts) -> String? {
-        let parent = serverSpan(of: trace, name: serverSpanName, needsTraceID: false)
+        let parent = serverSpan(of: trace, name: serverSpanName)
         if let previous = trace.attempt { finish(previous, error: "abandoned") }
         let span = tracer.startSpan(name, context: parent.context, ofKind: .client)
         trace.attempt = RequestTrace.Attempt(span: span, facts: facts)
@@ -105,6 +102,8 @@ final class LoopTracing {
     func endRequest(_ trace: RequestTrace, name: String, facts: SpanFacts, isError: Bool) {
         endAttempt(of: trace, error: "abandoned")
         let span = serverSpan(of: trace, name: name)
+        // No attempt gave the trace id: the server span's own `traceparent` does.
+        if trace.traceID == nil { trace.traceID = Self.traceID(in: traceparent(of: span)) }
         append(.init(span: span, facts: facts, isError: isError, endNanosecondsSinceEpoch: DefaultTracerClock.now.nanosecondsSinceEpoch))
     }
 

@@ -23,7 +23,7 @@ final class SpanHandoff: Sendable {
 
     /// `onSubmit` runs after each batch a loop hands over: the exporter
     /// task's thread defers what a loop wakes (`TracingTaskExecutor`).
-    init(onSubmit: @escaping @Sendable () -> Void = {}, onDrop: @escaping @Sendable (Int) -> Void) {
+    init(onSubmit: @escaping @Sendable () -> Void, onDrop: @escaping @Sendable (Int) -> Void) {
         self.onSubmit = onSubmit
         self.onDrop = onDrop
     }

@@ -2,7 +2,6 @@ import LLMProxyCore
 import Logging
 import NIOCore
 import NIOHTTP1
-import Tracing
 
 /// One proxied request from first attempt to last byte. Every decision is
 /// `ExchangeStateMachine`'s; this class performs its actions: picks a
