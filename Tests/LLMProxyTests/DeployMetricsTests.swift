@@ -28,7 +28,9 @@ import Testing
         let healthy = try await MockUpstream()
         let yaml = providersYAML([("failing", failing.baseURL, 5), ("healthy", healthy.baseURL, 1)],
                                  extra: "health_check: {interval_seconds: 0.1}\n")
-            .replacingOccurrences(of: "    key: sk-test\n", with: "    key: sk-test\n    rate_limit: {requests_per_second: 1, burst_size: 3}\n")
+            // The fourth request is refused (for `llm_proxy_rate_limited_total`) however slowly the
+            // machine runs them: at one a second, a loaded CI run refilled the bucket in between.
+            .replacingOccurrences(of: "    key: sk-test\n", with: "    key: sk-test\n    rate_limit: {requests_per_second: 0.01, burst_size: 3}\n")
         try await withGateway(yaml: yaml) { gateway in
             for _ in 0..<4 { _ = try await TestClient.chat(port: gateway.port) }
             try await Task.sleep(for: .milliseconds(300))
