@@ -39,6 +39,10 @@ assert all(target["expr"] for panel in dashboard["panels"] for target in panel["
 dockerfile = open("deploy/Dockerfile").read()
 for needle in ["--static-swift-stdlib", "-c release", "USER 10001", "HEALTHCHECK", "EXPOSE 18000", "/etc/llm-proxy/config.yaml"]:
     assert needle in dockerfile, needle
+# The bench and the soak measure the binary the image ships: the same compiler flags in both.
+release_script = open("scripts/build-release.sh").read()
+for flag in ["-enforce-exclusivity=unchecked", "-disable-concrete-type-metadata-mangled-name-accessors"]:
+    assert flag in dockerfile and flag in release_script, flag
 
 # The pods' grace period must exceed the gateway's drain period.
 docs = [d for f in ["deploy/kubernetes/sidecar.yaml", "deploy/kubernetes/standalone.yaml"] for d in yaml.safe_load_all(open(f)) if d]
