@@ -33,9 +33,14 @@ package enum ForwardedHeaders {
         var sawRequestID = false
         // Which of the plan's defaults the client sent itself (rarely any defaults at all).
         var sentDefaults = 0
-        for (name, value) in client {
-            if name.isHeaderName("connection") && !value.isHeaderName("keep-alive") && !value.isHeaderName("close") {
-                connectionTokens += value.split(separator: ",").map { $0.trimmingASCIISpaces() }
+        // Most requests have no `Connection` header at all: NIO's own lookup
+        // reads its header array in place, where iterating `HTTPHeaders`
+        // here copies each name and value (a retain and release each).
+        if client.contains(name: "connection") {
+            for (name, value) in client {
+                if name.isHeaderName("connection") && !value.isHeaderName("keep-alive") && !value.isHeaderName("close") {
+                    connectionTokens += value.split(separator: ",").map { $0.trimmingASCIISpaces() }
+                }
             }
         }
         for (name, value) in client {
@@ -73,17 +78,12 @@ package enum ForwardedHeaders {
 
     /// What the gateway needs to know of a provider's response head before
     /// writing it on: whether it is a stream and how long its body is.
+    /// (As `first(name:)`: the first of repeated headers counts. NIO's
+    /// lookups read its header array in place; iterating `HTTPHeaders` here
+    /// copied every name and value.)
     package static func inspectDownstream(_ upstream: HTTPHeaders) -> (isEventStream: Bool, contentLength: Int?) {
-        var isEventStream = false
-        var contentLength: Int?
-        for (name, value) in upstream {
-            if name.isHeaderName("content-type") && value.utf8.prefix(17).elementsEqualIgnoringASCIICase("text/event-stream".utf8) {
-                isEventStream = true
-            } else if name.isHeaderName("content-length") {
-                contentLength = Int(value)
-            }
-        }
-        return (isEventStream, contentLength)
+        let isEventStream = upstream.first(name: "content-type")?.utf8.prefix(17).elementsEqualIgnoringASCIICase("text/event-stream".utf8) ?? false
+        return (isEventStream, upstream.first(name: "content-length").flatMap { Int($0) })
     }
 
     /// The provider's response headers the client gets: all but hop-by-hop

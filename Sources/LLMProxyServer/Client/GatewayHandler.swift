@@ -366,7 +366,9 @@ final class GatewayHandler: ChannelDuplexHandler, RemovableChannelHandler, Deadl
             // Without `shared_state` (see `answer`): no store to ask about limits or response ids.
             let proxied = try RequestAdmission.admitBody(request, api: api, pathModel: pathModel, requestID: record?.requestID ?? "", loop: loop)
             if !proxied.model.isEmpty { record?.model = proxied.model }
-            startExchange(proxied)
+            // Consumed: passed as it is, the exchange got a copy (a retain
+            // and release per field).
+            startExchange(consume proxied)
         } catch {
             if let model = error.model { record?.model = model }
             if let headers = error.rateLimit { rateLimitHeaders = headers }
@@ -376,7 +378,7 @@ final class GatewayHandler: ChannelDuplexHandler, RemovableChannelHandler, Deadl
 
     @discardableResult
     private func startExchange(_ request: consuming ProxiedRequest) -> ProxyExchange {
-        let exchange = ProxyExchange(sink: self, loop: loop, request: request, trace: trace)
+        let exchange = ProxyExchange(sink: self, loop: loop, request: consume request, trace: trace)
         self.exchange = exchange
         exchange.start()
         return exchange

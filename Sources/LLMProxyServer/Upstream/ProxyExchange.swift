@@ -61,8 +61,8 @@ final class ProxyExchange: UpstreamResponseDelegate, DeadlineOwner {
         self.balancer = request.routeIsEntryRoute
             ? request.routeEntry.balancer(loop: loop, snapshot: request.snapshot)
             : loop.balancer(for: request.route, snapshot: request.snapshot)
-        // Last, so the request is moved in rather than copied.
-        self.request = request
+        // Last, and consumed, so the request is moved in rather than copied.
+        self.request = consume request
         loop.liveObjects.created(.exchange)
     }
 
