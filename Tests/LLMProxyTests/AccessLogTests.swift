@@ -46,6 +46,43 @@ import Testing
         #expect(bare["model"] == nil && bare["key"] == nil && bare["status"] == "0" && bare["duration_ms"] == "0.0")
     }
 
+    /// A line is written into memory reserved for its longest form: values
+    /// of thousands of bytes, every control character, quotes and
+    /// backslashes fit, and come out as JSON parsers and the text line read them.
+    @Test func longAndEscapedValuesFitTheirLine() throws {
+        let controls = String(decoding: (0..<32).map { UInt8($0) }, as: UTF8.self)
+        let base = Self.record()
+        var record = RequestRecord(requestID: base.requestID, method: base.method, path: "/v1/" + String(repeating: "p", count: 5_000), start: base.start)
+        record.keyName = String(repeating: controls + "\"\\", count: 100)
+        record.model = String(repeating: "модель-🙂", count: 300)
+        record.provider = base.provider
+        record.status = base.status
+        record.firstByte = base.firstByte
+        record.usage = base.usage
+        record.retries = base.retries
+        record.traceID = String(repeating: "\u{7F}\"", count: 700)
+        let end = NIODeadline.uptimeNanoseconds(1_012_500_000)
+        var buffer = ByteBuffer()
+        // Lines follow what the loop's buffer already holds.
+        buffer.writeString("earlier line\n")
+        var json = AccessLogFormatter(format: .json)
+        json.write(record, end: end, into: &buffer)
+        let lines = String(buffer: buffer).split(separator: "\n", omittingEmptySubsequences: false)
+        #expect(lines.count == 3 && lines[0] == "earlier line" && lines[2].isEmpty)
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(lines[1].utf8)) as? [String: String])
+        #expect(object["key"] == record.keyName && object["model"] == record.model)
+        #expect(object["path"] == record.path && object["trace_id"] == record.traceID && object["status"] == "200")
+        // Escaped as the rest of the gateway escapes JSON strings.
+        #expect(lines[1].contains(JSONString.quoted(record.keyName!)) && lines[1].contains("\\u001f\\\"\\\\"))
+
+        var text = AccessLogFormatter(format: .text)
+        buffer.clear()
+        text.write(record, end: end, into: &buffer)
+        let line = String(buffer: buffer)
+        #expect(line.contains(" key=\(record.keyName!) method=POST model=\(record.model) path=\(record.path) prompt_tokens=2 "))
+        #expect(line.hasSuffix(" trace_id=\(record.traceID!) ttfb_ms=1.25 [LLMProxyServer] request\n"))
+    }
+
     /// To a pipe the batch goes in pieces of whole lines (at most PIPE_BUF,
     /// or one longer line alone): what comes out is the batch, unchanged.
     @Test func toAPipeABatchArrivesWhole() throws {

@@ -40,30 +40,50 @@ package struct AccessLogFormatter {
     // MARK: - Text
 
     private func writeText(_ record: RequestRecord, end: NIODeadline, into buffer: inout ByteBuffer) {
-        // One growth at most per line, rather than a check per write turning into one.
-        buffer.reserveCapacity(minimumWritableBytes: 384 + record.path.utf8.count + record.model.utf8.count + (record.keyName?.utf8.count ?? 0))
-        buffer.writeBytes(stamp)
-        buffer.writeStaticString(" info ")
-        buffer.writeString(label)
-        buffer.writeStaticString(":")
-        Self.fields(record, end: end, json: false, into: &buffer)
-        buffer.writeStaticString(" [LLMProxyServer] request\n")
+        let bound = Self.bound(record, label: label, stamp: stamp, json: false)
+        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: bound) { memory in
+            var line = ByteCursor(memory)
+            line.write(stamp)
+            line.write(" info ")
+            line.write(label)
+            line.write(":")
+            Self.fields(record, end: end, json: false, into: &line)
+            line.write(" [LLMProxyServer] request\n")
+            return line.count
+        }
     }
 
     // MARK: - JSON
 
     private func writeJSON(_ record: RequestRecord, end: NIODeadline, milliseconds: Int, into buffer: inout ByteBuffer) {
-        buffer.reserveCapacity(minimumWritableBytes: 448 + record.path.utf8.count + record.model.utf8.count + (record.keyName?.utf8.count ?? 0))
-        buffer.writeStaticString("{\"ts\":\"")
-        buffer.writeBytes(stamp)
-        buffer.writeInteger(UInt8(ascii: "0") + UInt8(milliseconds / 100))
-        buffer.writeInteger(UInt8(ascii: "0") + UInt8(milliseconds / 10 % 10))
-        buffer.writeInteger(UInt8(ascii: "0") + UInt8(milliseconds % 10))
-        buffer.writeStaticString("Z\",\"level\":\"info\",\"logger\":")
-        buffer.writeJSONString(label)
-        buffer.writeStaticString(",\"msg\":\"request\"")
-        Self.fields(record, end: end, json: true, into: &buffer)
-        buffer.writeStaticString("}\n")
+        let bound = Self.bound(record, label: label, stamp: stamp, json: true)
+        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: bound) { memory in
+            var line = ByteCursor(memory)
+            line.write("{\"ts\":\"")
+            line.write(stamp)
+            line.write(byte: UInt8(ascii: "0") + UInt8(milliseconds / 100))
+            line.write(byte: UInt8(ascii: "0") + UInt8(milliseconds / 10 % 10))
+            line.write(byte: UInt8(ascii: "0") + UInt8(milliseconds % 10))
+            line.write("Z\",\"level\":\"info\",\"logger\":")
+            line.writeJSONString(label)
+            line.write(",\"msg\":\"request\"")
+            Self.fields(record, end: end, json: true, into: &line)
+            line.write("}\n")
+            return line.count
+        }
+    }
+
+    /// The most bytes a line of `record` can take: the fixed parts (field
+    /// names, separators, integers of at most 20 digits; under 560 bytes in
+    /// either format) within 640, the timestamp, and each string at its
+    /// longest (JSON: every byte escaped).
+    private static func bound(_ record: RequestRecord, label: String, stamp: [UInt8], json: Bool) -> Int {
+        func string(_ value: String?) -> Int {
+            guard let value else { return 0 }
+            return json ? ByteCursor.jsonStringBound(utf8Count: value.utf8.count) : value.utf8.count
+        }
+        return 640 + stamp.count + string(label) + string(record.keyName) + string(record.method) + string(record.model)
+            + string(record.path) + string(record.provider) + string(record.requestID) + string(record.traceID)
     }
 
     // MARK: - The fields, in alphabetical order (as the swift-log handlers sorted them)
@@ -71,27 +91,27 @@ package struct AccessLogFormatter {
     /// Each field's name is written with its separators in one piece, in the
     /// line's format: ` name=` for text, `,"name":` for JSON (whose values are
     /// all strings, as `JSONLogHandler` wrote them).
-    private static func fields(_ record: RequestRecord, end: NIODeadline, json: Bool, into buffer: inout ByteBuffer) {
+    private static func fields(_ record: RequestRecord, end: NIODeadline, json: Bool, into line: inout ByteCursor) {
         func text(_ text: StaticString, _ jsonName: StaticString, _ value: String) {
             if json {
-                buffer.writeStaticString(jsonName)
-                buffer.writeJSONString(value)
+                line.write(jsonName)
+                line.writeJSONString(value)
             } else {
-                buffer.writeStaticString(text)
-                buffer.writeString(value)
+                line.write(text)
+                line.write(value)
             }
         }
         func integer(_ text: StaticString, _ jsonName: StaticString, _ value: Int) {
-            buffer.writeStaticString(json ? jsonName : text)
-            if json { buffer.writeInteger(UInt8(ascii: "\"")) }
-            buffer.writeDecimal(value)
-            if json { buffer.writeInteger(UInt8(ascii: "\"")) }
+            line.write(json ? jsonName : text)
+            if json { line.write(byte: UInt8(ascii: "\"")) }
+            line.writeDecimal(max(0, value))
+            if json { line.write(byte: UInt8(ascii: "\"")) }
         }
         func milliseconds(_ text: StaticString, _ jsonName: StaticString, _ value: TimeAmount) {
-            buffer.writeStaticString(json ? jsonName : text)
-            if json { buffer.writeInteger(UInt8(ascii: "\"")) }
-            buffer.writeMilliseconds(value)
-            if json { buffer.writeInteger(UInt8(ascii: "\"")) }
+            line.write(json ? jsonName : text)
+            if json { line.write(byte: UInt8(ascii: "\"")) }
+            line.writeMilliseconds(value)
+            if json { line.write(byte: UInt8(ascii: "\"")) }
         }
         if let usage = record.usage { integer(" completion_tokens=", ",\"completion_tokens\":", usage.completion) }
         milliseconds(" duration_ms=", ",\"duration_ms\":", end - record.start)
@@ -139,30 +159,15 @@ package struct AccessLogFormatter {
 }
 
 
-extension ByteBuffer {
+extension ByteCursor {
     /// Milliseconds as the swift-log lines printed them (a `Double` rounded
     /// to two decimals: `12.0`, `0.84`, `1.5`).
     fileprivate mutating func writeMilliseconds(_ amount: TimeAmount) {
-        let hundredths = Int((Double(amount.nanoseconds) / 1e4).rounded())
+        let hundredths = max(0, Int((Double(amount.nanoseconds) / 1e4).rounded()))
         writeDecimal(hundredths / 100)
-        writeInteger(UInt8(ascii: "."))
+        write(byte: UInt8(ascii: "."))
         let fraction = hundredths % 100
-        if fraction % 10 == 0 {
-            writeInteger(UInt8(ascii: "0") + UInt8(fraction / 10))
-        } else {
-            writeInteger(UInt8(ascii: "0") + UInt8(fraction / 10))
-            writeInteger(UInt8(ascii: "0") + UInt8(fraction % 10))
-        }
-    }
-
-    /// A JSON string literal; the bytes as they are when nothing needs escaping (the usual case).
-    fileprivate mutating func writeJSONString(_ value: String) {
-        if !JSONString.needsEscaping(value) {
-            writeInteger(UInt8(ascii: "\""))
-            writeString(value)
-            writeInteger(UInt8(ascii: "\""))
-        } else {
-            writeString(JSONString.quoted(value))
-        }
+        write(byte: UInt8(ascii: "0") + UInt8(fraction / 10))
+        if fraction % 10 != 0 { write(byte: UInt8(ascii: "0") + UInt8(fraction % 10)) }
     }
 }
