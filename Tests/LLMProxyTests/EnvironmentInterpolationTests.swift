@@ -34,6 +34,20 @@ import Testing
         #expect(result == "# api_key: ${NOT_SET}\nkey: value # ${ALSO_NOT_SET}\nquoted: \"a # q\"")
     }
 
+    /// A config saved with CRLF line ends: each line is its own (a comment
+    /// on one does not hide the next), and errors name the right line.
+    @Test func crlfLinesAreLinesToo() throws {
+        let text = "# key: ${NOT_SET}\r\nkey: ${A}\r\nother: x\r\n"
+        #expect(try EnvironmentInterpolation.interpolate(text, environment: ["A": "alpha"], file: "f") == "# key: ${NOT_SET}\r\nkey: alpha\r\nother: x\r\n")
+        do {
+            _ = try EnvironmentInterpolation.interpolate("a: 1\r\nb: 2\r\nkey: ${MISSING}\r\n", environment: [:], file: "c.yaml")
+            Issue.record("expected an error")
+        } catch {
+            #expect(error.diagnostics.map(\.line) == [3])
+            #expect(error.diagnostics.first?.column == 6)
+        }
+    }
+
     @Test func invalidReferenceIsAnError() {
         #expect(throws: ConfigError.self) {
             try EnvironmentInterpolation.interpolate("k: ${1BAD}", environment: [:], file: "f")

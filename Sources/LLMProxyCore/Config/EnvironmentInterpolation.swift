@@ -14,10 +14,17 @@ public enum EnvironmentInterpolation {
         output.reserveCapacity(text.utf8.count)
         var diagnostics: [ConfigDiagnostic] = []
         var lineNumber = 0
-        for line in text.split(separator: "\n", omittingEmptySubsequences: false) {
+        // Split on the byte: a `Character` split costs a grapheme break per
+        // character, and never splits CRLF lines ("\r\n" is one Character).
+        for line in text.utf8.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false) {
             lineNumber += 1
             if lineNumber > 1 { output.append("\n") }
             let content = Substring(line)
+            // Most lines have nothing to replace; only `$` starts a reference.
+            guard line.contains(UInt8(ascii: "$")) else {
+                output.append(contentsOf: content)
+                continue
+            }
             let commentStart = yamlCommentStart(in: content)
             let active = content[content.startIndex..<commentStart]
             output.append(

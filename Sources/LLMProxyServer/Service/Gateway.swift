@@ -119,7 +119,13 @@ public final class Gateway: Sendable {
         }
         let loops = self.loops
         let state = self.state
-        let channel = try await ServerBootstrap(group: group)
+        let host = snapshot.config.server.host
+        let port = snapshot.config.server.port
+        // An IP literal (the usual `0.0.0.0` or `127.0.0.1`) is bound as it
+        // is: NIO's `bind(host:port:)` asks `getaddrinfo`, whose netlink
+        // dump of the host's addresses lies on the way to the listener.
+        let literal = host.isIPAddress ? try? SocketAddress(ipAddress: host, port: port) : nil
+        let bootstrap = ServerBootstrap(group: group)
             // Bursts of thousands of connects (streams opening at once) queue, not drop.
             .serverChannelOption(.backlog, value: 4096)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -142,7 +148,8 @@ public final class Gateway: Sendable {
                     try sync.addHandler(GatewayHandler(loop: context, gateway: state))
                 }
             }
-            .bind(host: snapshot.config.server.host, port: snapshot.config.server.port).get()
+        let bound = if let literal { bootstrap.bind(to: literal) } else { bootstrap.bind(host: host, port: port) }
+        let channel = try await bound.get()
         serverChannel.withLock { $0 = channel }
         let prober = self.prober
         proberTask.withLock { $0 = Task { await prober.run() } }
