@@ -23,8 +23,16 @@ package struct ByteCursor {
     /// bytes: every byte a `\u00XX`, and the quotes.
     package static func jsonStringBound(utf8Count: Int) -> Int { 6 * utf8Count + 2 }
 
-    /// The most digits `writeDecimal` writes (`Int.max` has 19).
-    package static let decimalBound = 20
+    /// How many digits `writeDecimal` writes for `value` (at most 19).
+    package static func decimalDigits(_ value: Int) -> Int {
+        var digits = 1
+        var rest = value / 10
+        while rest > 0 {
+            digits += 1
+            rest /= 10
+        }
+        return digits
+    }
 
     package mutating func write(_ bytes: UnsafeRawBufferPointer) {
         guard bytes.count > 0 else { return }
@@ -56,14 +64,9 @@ package struct ByteCursor {
     /// A non-negative integer in decimal.
     package mutating func writeDecimal(_ value: Int) {
         precondition(value >= 0)
-        var digits = 1
-        var rest = value / 10
-        while rest > 0 {
-            digits += 1
-            rest /= 10
-        }
+        let digits = Self.decimalDigits(value)
         precondition(count + digits <= capacity, "ByteCursor: the reserved bound was too small")
-        rest = value
+        var rest = value
         for position in stride(from: count + digits - 1, through: count, by: -1) {
             base.storeBytes(of: UInt8(ascii: "0") + UInt8(truncatingIfNeeded: rest % 10), toByteOffset: position, as: UInt8.self)
             rest /= 10

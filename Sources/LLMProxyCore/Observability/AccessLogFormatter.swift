@@ -31,46 +31,41 @@ package struct AccessLogFormatter {
         var now = timespec()
         clock_gettime(CLOCK_REALTIME, &now)
         if now.tv_sec != second { makeStamp(seconds: now.tv_sec) }
-        switch format {
-        case .text: writeText(record, end: end, into: &buffer)
-        case .json: writeJSON(record, end: end, milliseconds: Int(now.tv_nsec / 1_000_000), into: &buffer)
+        let milliseconds = Int(now.tv_nsec / 1_000_000)
+        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: Self.bound(record, label: label, stamp: stamp, json: format == .json)) { memory in
+            var line = ByteCursor(memory)
+            switch format {
+            case .text: writeText(record, end: end, into: &line)
+            case .json: writeJSON(record, end: end, milliseconds: milliseconds, into: &line)
+            }
+            return line.count
         }
     }
 
     // MARK: - Text
 
-    private func writeText(_ record: RequestRecord, end: NIODeadline, into buffer: inout ByteBuffer) {
-        let bound = Self.bound(record, label: label, stamp: stamp, json: false)
-        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: bound) { memory in
-            var line = ByteCursor(memory)
-            line.write(stamp)
-            line.write(" info ")
-            line.write(label)
-            line.write(":")
-            Self.fields(record, end: end, json: false, into: &line)
-            line.write(" [LLMProxyServer] request\n")
-            return line.count
-        }
+    private func writeText(_ record: RequestRecord, end: NIODeadline, into line: inout ByteCursor) {
+        line.write(stamp)
+        line.write(" info ")
+        line.write(label)
+        line.write(":")
+        Self.fields(record, end: end, json: false, into: &line)
+        line.write(" [LLMProxyServer] request\n")
     }
 
     // MARK: - JSON
 
-    private func writeJSON(_ record: RequestRecord, end: NIODeadline, milliseconds: Int, into buffer: inout ByteBuffer) {
-        let bound = Self.bound(record, label: label, stamp: stamp, json: true)
-        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: bound) { memory in
-            var line = ByteCursor(memory)
-            line.write("{\"ts\":\"")
-            line.write(stamp)
-            line.write(byte: UInt8(ascii: "0") + UInt8(milliseconds / 100))
-            line.write(byte: UInt8(ascii: "0") + UInt8(milliseconds / 10 % 10))
-            line.write(byte: UInt8(ascii: "0") + UInt8(milliseconds % 10))
-            line.write("Z\",\"level\":\"info\",\"logger\":")
-            line.writeJSONString(label)
-            line.write(",\"msg\":\"request\"")
-            Self.fields(record, end: end, json: true, into: &line)
-            line.write("}\n")
-            return line.count
-        }
+    private func writeJSON(_ record: RequestRecord, end: NIODeadline, milliseconds: Int, into line: inout ByteCursor) {
+        line.write("{\"ts\":\"")
+        line.write(stamp)
+        line.write(byte: UInt8(ascii: "0") + UInt8(milliseconds / 100))
+        line.write(byte: UInt8(ascii: "0") + UInt8(milliseconds / 10 % 10))
+        line.write(byte: UInt8(ascii: "0") + UInt8(milliseconds % 10))
+        line.write("Z\",\"level\":\"info\",\"logger\":")
+        line.writeJSONString(label)
+        line.write(",\"msg\":\"request\"")
+        Self.fields(record, end: end, json: true, into: &line)
+        line.write("}\n")
     }
 
     /// The most bytes a line of `record` can take: the fixed parts (field
