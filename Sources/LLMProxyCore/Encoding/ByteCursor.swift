@@ -20,7 +20,7 @@ package struct ByteCursor {
     }
 
     /// The most bytes `writeJSONString` writes for a string of `utf8Count`
-    /// bytes: every byte a `\u00XX`, and the quotes.
+    /// bytes: every byte a `\u00XX` (`JSONString`'s longest escape), and the quotes.
     package static func jsonStringBound(utf8Count: Int) -> Int { 6 * utf8Count + 2 }
 
     /// How many digits `writeDecimal` writes for `value` (at most 19).
@@ -74,33 +74,16 @@ package struct ByteCursor {
         count += digits
     }
 
-    /// A JSON string literal, escaped as `JSONString.append` escapes (quote,
-    /// backslash, `\n`, `\r`, `\t`, other control characters as `\u00XX`);
-    /// every other byte as it is.
+    /// A JSON string literal: the bytes as they are between quotes when
+    /// nothing needs escaping (the usual case), else as `JSONString` escapes
+    /// them (its rules, in one place).
     package mutating func writeJSONString(_ string: String) {
-        var string = string
-        string.withUTF8 { bytes in
+        guard JSONString.needsEscaping(string) else {
             write(byte: UInt8(ascii: "\""))
-            var plainFrom = 0
-            for index in bytes.indices {
-                let byte = bytes[index]
-                guard byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") else { continue }
-                write(UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(bytes)[plainFrom..<index]))
-                plainFrom = index + 1
-                write(byte: UInt8(ascii: "\\"))
-                switch byte {
-                case UInt8(ascii: "\""), UInt8(ascii: "\\"): write(byte: byte)
-                case UInt8(ascii: "\n"): write(byte: UInt8(ascii: "n"))
-                case UInt8(ascii: "\r"): write(byte: UInt8(ascii: "r"))
-                case UInt8(ascii: "\t"): write(byte: UInt8(ascii: "t"))
-                default:
-                    write("u00")
-                    write(byte: HexDigits.ascii(byte >> 4))
-                    write(byte: HexDigits.ascii(byte & 0xF))
-                }
-            }
-            write(UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(bytes)[plainFrom...]))
+            write(string)
             write(byte: UInt8(ascii: "\""))
+            return
         }
+        write(JSONString.quoted(string))
     }
 }
