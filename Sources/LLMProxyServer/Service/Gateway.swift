@@ -124,7 +124,7 @@ public final class Gateway: Sendable {
         // An IP literal (the usual `0.0.0.0` or `127.0.0.1`) is bound as it
         // is: NIO's `bind(host:port:)` asks `getaddrinfo`, whose netlink
         // dump of the host's addresses lies on the way to the listener.
-        let literal = host.isIPAddress ? try? SocketAddress(ipAddress: host, port: port) : nil
+        let literal = SocketAddress.ipLiteral(host, port: port)
         let bootstrap = ServerBootstrap(group: group)
             // Bursts of thousands of connects (streams opening at once) queue, not drop.
             .serverChannelOption(.backlog, value: 4096)

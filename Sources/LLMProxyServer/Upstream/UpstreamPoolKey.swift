@@ -20,7 +20,7 @@ final class UpstreamPoolKey: Hashable, Sendable {
         hostOnly.basePath = ""
         self.endpoint = hostOnly
         self.verifyTLS = verifyTLS
-        literalAddress = endpoint.host.isIPAddress ? try? SocketAddress(ipAddress: endpoint.host, port: endpoint.port) : nil
+        literalAddress = SocketAddress.ipLiteral(endpoint.host, port: endpoint.port)
         var hasher = Hasher()
         hasher.combine(hostOnly)
         hasher.combine(verifyTLS)
