@@ -78,13 +78,22 @@ let package = Package(
                 "LLMProxyServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
-            swiftSettings: [.swiftLanguageMode(.v6)],
-            // Static-stdlib builds (scripts/build-release.sh, the image) get
-            // -export-dynamic from the toolchain's link arguments; the
-            // runtime's start-up dladdr (of its own path) then scans all
-            // 46,000 exported symbols. Nothing looks them up (README, "Start").
+            // A plain `swift build -c release` links the standard library,
+            // Foundation and Dispatch statically too, as the image does: loading
+            // them as 20 shared libraries cost ~8 ms of CPU a start (README,
+            // "Start"). On the link alone `-static-stdlib` would leave
+            // Foundation's C parts out; compiled into this module, whose
+            // `import Foundation` then comes from the static modules, it also
+            // names them (CoreFoundation, _FoundationICU, ...) for the linker.
+            // Only this executable carries the flags, so the LLMProxy library
+            // stays usable as a dependency.
+            swiftSettings: [.swiftLanguageMode(.v6), .unsafeFlags(["-static-stdlib"], .when(platforms: [.linux], configuration: .release))],
+            // Static-stdlib links get -export-dynamic from the toolchain's
+            // link arguments; the runtime's start-up dladdr (of its own path)
+            // then scans all 46,000 exported symbols. Nothing looks them up
+            // (README, "Start").
             linkerSettings: [
-                .unsafeFlags(["-Xlinker", "--no-export-dynamic"], .when(platforms: [.linux], configuration: .release)),
+                .unsafeFlags(["-static-stdlib", "-Xlinker", "--no-export-dynamic"], .when(platforms: [.linux], configuration: .release)),
             ]
         ),
         .target(

@@ -119,6 +119,22 @@ import Testing
             #expect(!set.contains(other), "\(other)")
         }
     }
+
+    /// Only an ASCII letter may differ from a member's in case (bit 0x20):
+    /// any other byte that differs in that bit alone is another byte.
+    @Test func headerNameSetsFoldTheCaseOfLettersOnly() {
+        let set = HeaderNameSet(["content-length", "x-b3-sampled", "sec-ch-ua-2", "x-\u{e9}t\u{e9}"])
+        #expect(set.contains("CONTENT-LENGTH") && set.contains("Content-Length") && set.contains("X-B3-Sampled"))
+        #expect(set.contains("Sec-CH-UA-2") && set.contains("X-\u{e9}T\u{e9}"))
+        // Each differs from a member in bit 0x20 of one byte that is not an
+        // ASCII letter (`\r` for `-`, a control byte for a digit, `É` for `é`).
+        for other in ["content\rlength", "x\rb3-sampled", "x-b\u{13}-sampled", "sec-ch-ua-\u{12}", "sec-ch-ua\r2", "x-\u{c9}t\u{e9}", "x-\u{e9}t\u{c9}"] {
+            #expect(!set.contains(other), "\(other.debugDescription)")
+        }
+        // Bytes the same in case but not equal: `@` is not a `` ` ``, `[` not a `{`.
+        let punctuation = HeaderNameSet(["a`b{c"])
+        #expect(punctuation.contains("A`B{C") && !punctuation.contains("a@b{c") && !punctuation.contains("a`b[c"))
+    }
 }
 
 @Suite struct HexDigitsTests {
