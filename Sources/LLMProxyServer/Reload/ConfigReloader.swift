@@ -27,6 +27,7 @@ public struct ConfigReloader: Sendable {
         do throws(ConfigError) {
             let snapshot = try Self.loadSnapshot(sources: sources, version: gateway.nextVersion())
             await gateway.prepare(snapshot)
+            snapshot.compilePatterns()
             gateway.install(snapshot)
             gateway.state.recordReload(error: nil)
             gateway.logger.info("config reloaded", metadata: ["reason": "\(reason)", "version": "\(snapshot.version)", "providers": "\(snapshot.providers.count)"])

@@ -30,10 +30,13 @@ public struct GatewayService: Service, CustomStringConvertible, TextOutputStream
         // Serving needs a fraction of what starting touched (see `StartupPages`).
         // A moment after the listener is up, off the loops: done at once, the
         // first requests faulted back what was being paged out (exec to the
-        // first `/health` 200 went from 16 to 40 ms).
+        // first `/health` 200 went from 16 to 40 ms). The config's regular
+        // expressions are compiled then too, not before the listener.
         let logger = gateway.logger
+        let state = gateway.state
         Task.detached(priority: .background) {
             try? await Task.sleep(for: StartupPages.delay)
+            state.config.compilePatterns()
             let advised = StartupPages.release()
             logger.debug("startup pages given back", metadata: ["advised_bytes": "\(advised)"])
         }
