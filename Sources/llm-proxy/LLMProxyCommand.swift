@@ -52,8 +52,10 @@ struct Serve: AsyncParsableCommand {
         logger.info("starting", metadata: ["open_file_limit": "\(openFiles.map(String.init) ?? "unknown")", "version": "\(LLMProxyVersion.current)"])
         let gateway = try Gateway(config: snapshot, logger: logger)
         let service = GatewayService(gateway: gateway, reloader: ConfigReloader(gateway: gateway, sources: sources))
+        // Named here: without a name, ServiceGroup interpolates the service,
+        // a protocol-conformance scan of the whole binary (1% of the start).
         let group = ServiceGroup(configuration: .init(
-            services: [service], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+            services: [.init(service: service, serviceName: service.description)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
     }
 }

@@ -22,7 +22,10 @@ public struct ConfigParser {
             // `.basic`: the walk reads every scalar's text itself, so Yams'
             // default tag rules (seven NSRegularExpressions, compiled with
             // ICU on first use, about a millisecond of every start) buy nothing.
-            root = try Yams.compose(yaml: text, .basic)
+            // `.utf8`, what a Swift string's bytes are: Yams' default reads
+            // the whole process environment (for YAMS_DEFAULT_ENCODING) to
+            // decide it, 1% of every start.
+            root = try Yams.compose(yaml: text, .basic, .default, .utf8)
         } catch {
             throw ConfigError([parser.yamlDiagnostic(error)])
         }

@@ -6,7 +6,7 @@ import UnixSignals
 
 /// Runs the gateway under swift-service-lifecycle: SIGTERM/SIGINT drain and
 /// stop it, SIGHUP reloads the config.
-public struct GatewayService: Service, CustomStringConvertible, TextOutputStreamable {
+public struct GatewayService: Service, CustomStringConvertible {
     public let gateway: Gateway
     public let reloader: ConfigReloader
 
@@ -15,15 +15,11 @@ public struct GatewayService: Service, CustomStringConvertible, TextOutputStream
         self.reloader = reloader
     }
 
-    /// The name ServiceGroup logs. Without it, its `"\(service)"` reflects
-    /// over the struct, a protocol-conformance scan of the whole binary per
-    /// field (measured: about half a millisecond of every start).
+    /// The name ServiceGroup logs, given to it as `serviceName`: its own
+    /// `"\(service)"` would reflect over the struct, a protocol-conformance
+    /// scan of the whole binary per field (about half a millisecond of
+    /// every start).
     public var description: String { "GatewayService" }
-
-    /// The same name, for the first thing interpolation looks for
-    /// (`TextOutputStreamable`, before `CustomStringConvertible`): one
-    /// conformance scan per start instead of two.
-    public func write<Target: TextOutputStream>(to target: inout Target) { target.write(description) }
 
     public func run() async throws {
         try await gateway.start()
