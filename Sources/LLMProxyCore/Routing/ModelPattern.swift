@@ -122,8 +122,9 @@ public struct ModelPattern: Sendable, CustomStringConvertible {
     }
 }
 
-/// `Regex` is not declared `Sendable`; it is immutable once compiled, and the
-/// pattern compiles it eagerly before sharing it.
+/// `Regex` is not declared `Sendable`; it is immutable once parsed, and the
+/// matching program it builds on first use is stored with an atomic
+/// compare-and-swap (loops that race on it each build one, one is kept).
 private final class CompiledRegex: @unchecked Sendable {
     package let regex: Regex<AnyRegexOutput>
     package init(_ regex: Regex<AnyRegexOutput>) { self.regex = regex }
