@@ -48,10 +48,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
-RESPONSE='{"id":"chatcmpl-bench","object":"chat.completion","created":1700000000,"model":"gpt-4o-2024-08-06","choices":[{"index":0,"message":{"role":"assistant","content":"Hello! How can I help you today?"},"finish_reason":"stop"}],"usage":{"prompt_tokens":12,"completion_tokens":9,"total_tokens":21}}'
+. scripts/bench-gateway.sh
 RESPONSES_RESPONSE='{"id":"resp_bench","object":"response","created_at":1700000000,"status":"completed","model":"gpt-4o-2024-08-06","output":[{"type":"message","id":"msg_bench","status":"completed","role":"assistant","content":[{"type":"output_text","text":"Hello! How can I help you today?","annotations":[]}]}],"usage":{"input_tokens":12,"output_tokens":9,"total_tokens":21}}'
 RESPONSES_BODY='{"model":"gpt-4o","instructions":"You are a helpful assistant.","input":[{"role":"user","content":"Say hello in one short sentence, please."}],"temperature":0.2,"max_output_tokens":64,"stream":false,"user":"bench"}'
-BODY='{"model":"gpt-4o","messages":[{"role":"system","content":"You are a helpful assistant."},{"role":"user","content":"Say hello in one short sentence, please."}],"temperature":0.2,"max_tokens":64,"stream":false,"user":"bench"}'
 
 mkdir -p "$WORK/up/logs" "$WORK/proxy/logs" "$WORK/proxy-logged/logs"
 cat > "$WORK/up/nginx.conf" <<EOF
@@ -108,33 +107,7 @@ EOF
 sed -e "s|access_log off;|access_log $WORK/proxy-logged/access.log combined buffer=64k flush=1s;|" \
     -e "s|listen 127.0.0.1:$NGINX_PORT;|listen 127.0.0.1:$NGINX_LOG_PORT;|" \
     -e "s|$WORK/proxy/|$WORK/proxy-logged/|g" "$WORK/proxy/nginx.conf" > "$WORK/proxy-logged/nginx.conf"
-cat > "$WORK/gateway.yaml" <<EOF
-server: {host: 127.0.0.1, port: $GW_PORT, event_loops: 1}
-watch_config: false
-health_check: {enabled: false}
-providers:
-  - name: fast
-    type: openai
-    api_base: http://127.0.0.1:$UP_PORT/v1
-    api_key: sk-upstream
-    model_mapping:
-      gpt-4o: gpt-4o-2024-08-06
-      "claude-(.*)": "anthropic.claude-\$1"
-  - name: streamer
-    type: openai
-    api_base: http://127.0.0.1:$STREAM_PORT/v1
-    api_key: sk-upstream
-    model_mapping: {stream-model: gpt-4o}
-  - name: idle-streamer
-    type: openai
-    api_base: http://127.0.0.1:$IDLE_PORT/v1
-    api_key: sk-upstream
-    model_mapping: {idle-model: gpt-4o}
-master_keys:
-  - {name: Bench, key: sk-bench}
-  # A limit no run reaches: the limiter's cost, local here, in Redis below.
-  - {name: Limited, key: sk-limited, rate_limit: {requests_per_second: 10000000, burst_size: 10000000}}
-EOF
+bench_gateway_config "$GW_PORT" "$UP_PORT" "$STREAM_PORT" "$IDLE_PORT" > "$WORK/gateway.yaml"
 # The same gateway with its limits shared through Redis (on the load core).
 sed -e "s/port: $GW_PORT,/port: $GW_SHARED_PORT,/" "$WORK/gateway.yaml" > "$WORK/gateway-shared.yaml"
 printf 'shared_state: {redis_url: "redis://127.0.0.1:%s", timeout_ms: 50}\n' "$REDIS_PORT" >> "$WORK/gateway-shared.yaml"

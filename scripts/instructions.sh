@@ -53,6 +53,7 @@ UP_PORT=$(free_port)
 GW_PORT=$(free_port)
 strip --strip-debug -o "$WORK/llm-proxy" "$BINARY"
 
+. scripts/bench-gateway.sh
 cat > "$WORK/nginx.conf" <<EOF
 worker_processes 1;
 pid $WORK/nginx.pid;
@@ -64,27 +65,12 @@ http {
   keepalive_timeout 300s;
   server {
     listen 127.0.0.1:$UP_PORT;
-    location / { default_type application/json; return 200 '{"id":"chatcmpl-bench","object":"chat.completion","created":1700000000,"model":"gpt-4o-2024-08-06","choices":[{"index":0,"message":{"role":"assistant","content":"Hello! How can I help you today?"},"finish_reason":"stop"}],"usage":{"prompt_tokens":12,"completion_tokens":9,"total_tokens":21}}'; }
+    location / { default_type application/json; return 200 '$RESPONSE'; }
   }
 }
 EOF
-# The bench's gateway config (scripts/bench.sh): mapping with a regex key, two keys, metrics on.
-cat > "$WORK/gateway.yaml" <<EOF
-server: {host: 127.0.0.1, port: $GW_PORT, event_loops: 1}
-watch_config: false
-health_check: {enabled: false}
-providers:
-  - name: fast
-    type: openai
-    api_base: http://127.0.0.1:$UP_PORT/v1
-    api_key: sk-upstream
-    model_mapping:
-      gpt-4o: gpt-4o-2024-08-06
-      "claude-(.*)": "anthropic.claude-\$1"
-master_keys:
-  - {name: Bench, key: sk-bench}
-  - {name: Limited, key: sk-limited, rate_limit: {requests_per_second: 10000000, burst_size: 10000000}}
-EOF
+# The bench's streaming providers are never asked here (health checks are off).
+bench_gateway_config "$GW_PORT" "$UP_PORT" "$(free_port)" "$(free_port)" > "$WORK/gateway.yaml"
 
 # count FILE...: the summed totals of callgrind dumps.
 count() { grep -h '^totals:' "$@" | awk '{s += $2} END {print s}'; }
@@ -121,10 +107,9 @@ VALGRIND=$!
 PIDS+=("$VALGRIND")
 # send N: N keep-alive chat completions on one connection, each checked for a 200 and read to its end.
 send() {
-  python3 - "$GW_PORT" "$1" <<'PY'
+  python3 - "$GW_PORT" "$1" "$BODY" <<'PY'
 import socket, sys, time
-port, n = int(sys.argv[1]), int(sys.argv[2])
-body = b'{"model":"gpt-4o","messages":[{"role":"system","content":"You are a helpful assistant."},{"role":"user","content":"Say hello in one short sentence, please."}],"temperature":0.2,"max_tokens":64,"stream":false,"user":"bench"}'
+port, n, body = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3].encode()
 request = (b"POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
            b"Authorization: Bearer sk-bench\r\nContent-Length: %d\r\n\r\n" % len(body)) + body
 deadline = time.time() + 120
